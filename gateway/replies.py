@@ -1,0 +1,77 @@
+"""The reply channel: answer events wait in Redis, keyed by the correlation id of the request.
+
+The gateway's worker pushes each answer event it consumes onto ``reply:<correlation id>`` (where
+the HTTP request blocks on it) and files it under ``operation:<correlation id>`` (where a request
+answered 202 can read its outcome later). No table of another domain is read.
+"""
+
+import json
+import time
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import redis
+from django.conf import settings
+
+from kernel.events import Envelope
+
+REPLY_TTL = 300  # an answer nobody waits for is dropped after this long
+
+
+@cache
+def client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REPLY_REDIS_URL, decode_responses=True)
+
+
+def _reply_key(correlation_id: UUID | str) -> str:
+    return f"reply:{correlation_id}"
+
+
+def _operation_key(correlation_id: UUID | str) -> str:
+    return f"operation:{correlation_id}"
+
+
+def operation_start(*, correlation_id: UUID, kind: str, user_id: UUID | str | None) -> None:
+    """Remember what a request was, so its outcome can be shown to its owner only."""
+    meta = json.dumps({"kind": kind, "user_id": str(user_id) if user_id else None})
+    key = _operation_key(correlation_id)
+    pipe = client().pipeline()
+    pipe.hset(key, "_meta", meta)
+    pipe.expire(key, settings.GATEWAY_OPERATION_TTL)
+    pipe.execute()
+
+
+def answer(envelope: Envelope) -> None:
+    """Called by the gateway's worker for every answer event: wake the waiter, file the outcome."""
+    data = envelope.model_dump_json()
+    reply, operation = _reply_key(envelope.correlation_id), _operation_key(envelope.correlation_id)
+    pipe = client().pipeline()
+    pipe.rpush(reply, data)
+    pipe.expire(reply, REPLY_TTL)
+    pipe.hset(operation, envelope.type, data)
+    pipe.expire(operation, settings.GATEWAY_OPERATION_TTL)
+    pipe.execute()
+
+
+def wait(*, correlation_id: UUID, types: set[str], timeout: float | None = None) -> Envelope | None:
+    """Block until an answer of one of ``types`` arrives for this request, or the time is up."""
+    deadline = time.monotonic() + (settings.GATEWAY_REPLY_TIMEOUT if timeout is None else timeout)
+    key = _reply_key(correlation_id)
+    while (remaining := deadline - time.monotonic()) > 0:
+        item = client().blpop([key], timeout=max(remaining, 0.01))
+        if item is None:
+            return None
+        envelope = Envelope.model_validate_json(item[1])
+        if envelope.type in types:
+            return envelope
+    return None
+
+
+def operation_get(correlation_id: UUID | str) -> tuple[dict[str, Any], dict[str, Envelope]] | None:
+    """The request's description and the answers filed for it so far, or None if unknown."""
+    raw = client().hgetall(_operation_key(correlation_id))
+    if "_meta" not in raw:
+        return None
+    meta = json.loads(raw.pop("_meta"))
+    return meta, {name: Envelope.model_validate_json(data) for name, data in raw.items()}

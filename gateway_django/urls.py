@@ -1,0 +1,40 @@
+"""Every route of the API. Commands go to the gateway; reads to the domain that owns the data."""
+
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing.apis import AccountApi, LedgerListApi
+from gateway.apis import DepositApi, OperationApi, RegisterApi
+from gateway_django.health import healthz, readyz
+from notifications.apis import NotificationListApi
+from users.apis import LoginApi, MeApi, TokenRefreshApi
+
+
+class TransactionApi(DepositApi, LedgerListApi):
+    """GET: the caller's ledger, read by billing. POST: a deposit, sent through the gateway."""
+
+
+urlpatterns = [
+    path("register/", RegisterApi.as_view(), name="register"),
+    path("login/", LoginApi.as_view(), name="login"),
+    path("token/refresh/", TokenRefreshApi.as_view(), name="token-refresh"),
+    path("me/", MeApi.as_view(), name="me"),
+    path("account/", AccountApi.as_view(), name="account"),
+    path("transaction/", TransactionApi.as_view(), name="transaction"),
+    path("notification/", NotificationListApi.as_view(), name="notification-list"),
+    path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=()), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=()),
+        name="docs",
+    ),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "kernel.errors.json_bad_request"
+handler404 = "kernel.errors.json_not_found"
+handler500 = "kernel.errors.json_server_error"

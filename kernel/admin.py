@@ -1,0 +1,54 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from kernel.models import DeadLetter, InboxEvent, OutboxEvent
+from kernel.tasks import replay
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "type",
+        "id",
+        "correlation_id",
+        "created_at",
+        "dispatched_at",
+        "dispatch_attempts",
+    )
+    list_filter = ("type",)
+    search_fields = ("=id", "=correlation_id")
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(InboxEvent)
+class InboxEventAdmin(admin.ModelAdmin):
+    list_display = ("consumer", "event_type", "event_id", "received_at", "deliveries")
+    list_filter = ("consumer", "event_type")
+    search_fields = ("=event_id",)
+    readonly_fields = [f.name for f in InboxEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ("consumer", "event_type", "reason", "attempts", "created_at", "replayed_at")
+    list_filter = ("consumer", "reason", "event_type")
+    search_fields = ("=event_id",)
+    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    actions = ("replay_selected",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Replay the selected messages to their consumer")
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        for letter in queryset:
+            replay(letter)
+        self.message_user(request, f"{queryset.count()} messages sent again.", messages.SUCCESS)

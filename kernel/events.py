@@ -1,0 +1,72 @@
+"""The event envelope and the base of every event type.
+
+An event is a pydantic model declared once in ``kernel.catalog`` with the domain that publishes it
+and the domains that consume it. On the wire it travels inside an :class:`Envelope` as JSON.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from kernel.money import money_str, parse_money
+
+DOMAINS = ("gateway", "users", "billing", "orders", "notifications")
+
+Money = Annotated[
+    Decimal, BeforeValidator(parse_money), PlainSerializer(money_str, return_type=str)
+]
+
+
+class Event(BaseModel):
+    """Payload of one event type. Subclasses are registered with :func:`event`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: ClassVar[int] = 1
+    publisher: ClassVar[str]
+    consumers: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+
+class Envelope(BaseModel):
+    """What travels on the broker: identity, lineage and the payload of one event."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    correlation_id: UUID
+    causation_id: UUID | None = None
+    payload: dict[str, Any]
+
+
+CATALOG: dict[str, type[Event]] = {}
+
+E = TypeVar("E", bound=type[Event])
+
+
+def event(*, publisher: str, consumers: tuple[str, ...], version: int = 1) -> Callable[[E], E]:
+    """Declare an event type: who publishes it, who consumes it, which version is current."""
+
+    def register(cls: E) -> E:
+        unknown = {publisher, *consumers} - set(DOMAINS)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown domains {sorted(unknown)}")
+        if cls.__name__ in CATALOG:
+            raise ValueError(f"{cls.__name__} is declared twice")
+        cls.publisher = publisher
+        cls.consumers = consumers
+        cls.version = version
+        CATALOG[cls.__name__] = cls
+        return cls
+
+    return register

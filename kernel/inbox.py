@@ -1,0 +1,151 @@
+"""Consuming: each domain registers its handlers; each event is applied once per consumer."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from pydantic import ValidationError
+
+from kernel.context import message_context
+from kernel.events import CATALOG, Envelope, Event
+from kernel.models import DeadLetter, InboxEvent
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+HandlerFunc = Callable[[Any, Envelope], None]
+
+
+@dataclass(frozen=True)
+class Handler:
+    consumer: str
+    event: type[Event]
+    func: HandlerFunc
+    # False for a handler whose effect is idempotent by itself (the gateway's reply relay):
+    # it then costs no inbox write.
+    inbox: bool
+
+
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def handles(
+    event_type: type[E], *, consumer: str, inbox: bool = True
+) -> Callable[[Callable[[E, Envelope], None]], Callable[[E, Envelope], None]]:
+    """Register ``func`` as ``consumer``'s handler of ``event_type``."""
+
+    def register(func: Callable[[E, Envelope], None]) -> Callable[[E, Envelope], None]:
+        if consumer not in event_type.consumers:
+            raise ValueError(
+                f"{consumer} handles {event_type.type_name()} but the catalog does not list it "
+                "as a consumer"
+            )
+        key = (consumer, event_type.type_name())
+        if key in _HANDLERS:
+            raise ValueError(f"{consumer} handles {event_type.type_name()} twice")
+        _HANDLERS[key] = Handler(consumer, event_type, func, inbox)
+        return func
+
+    return register
+
+
+def registered() -> dict[tuple[str, str], Handler]:
+    return dict(_HANDLERS)
+
+
+class PoisonMessage(Exception):
+    """A message that no retry can make acceptable."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def parse(consumer: str, message: Any) -> tuple[Handler, Envelope, Event]:
+    try:
+        envelope = Envelope.model_validate(message)
+    except ValidationError as exc:
+        raise PoisonMessage(DeadLetter.Reason.MALFORMED, str(exc)) from exc
+    handler = _HANDLERS.get((consumer, envelope.type))
+    if handler is None:
+        known = "unknown to the catalog" if envelope.type not in CATALOG else "not handled here"
+        raise PoisonMessage(DeadLetter.Reason.UNKNOWN_TYPE, f"{envelope.type} is {known}")
+    if envelope.version != handler.event.version:
+        raise PoisonMessage(
+            DeadLetter.Reason.UNSUPPORTED_VERSION,
+            f"{envelope.type} v{envelope.version}; this consumer reads v{handler.event.version}",
+        )
+    try:
+        event = handler.event.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise PoisonMessage(DeadLetter.Reason.MALFORMED, str(exc)) from exc
+    return handler, envelope, event
+
+
+_INBOX = InboxEvent._meta.db_table
+_CLAIM_SQL = f"""
+    INSERT INTO {_INBOX} (consumer, event_id, event_type, received_at, deliveries)
+    VALUES (%s, %s, %s, now(), 1)
+    ON CONFLICT (consumer, event_id) DO UPDATE SET deliveries = {_INBOX}.deliveries + 1
+    RETURNING deliveries
+"""
+
+
+def _claim(consumer: str, envelope: Envelope) -> bool:
+    """Record the event for this consumer; False if it was applied already.
+
+    A concurrent copy waits on the row lock until the first commits, then sees it as done; if
+    the first rolls back, the copy becomes the first.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [consumer, envelope.id, envelope.type])
+        (deliveries,) = cursor.fetchone()
+    return deliveries == 1
+
+
+def consume(consumer: str, message: Any) -> bool:
+    """Apply one message for ``consumer``. Returns False for a duplicate, which changes nothing."""
+    handler, envelope, event = parse(consumer, message)
+    with (
+        message_context(correlation=envelope.correlation_id, causation=envelope.id),
+        transaction.atomic(),
+    ):
+        if handler.inbox and not _claim(consumer, envelope):
+            logger.info("%s: %s %s already applied", consumer, envelope.type, envelope.id)
+            return False
+        handler.func(event, envelope)
+    return True
+
+
+def dead_letter(
+    consumer: str, message: Any, *, reason: str, error: str, attempts: int = 1
+) -> DeadLetter:
+    envelope = message if isinstance(message, dict) else {}
+    event_id = envelope.get("id")
+    try:
+        Envelope.model_validate(envelope)
+    except ValidationError:
+        event_id = None
+    logger.error("dead letter for %s (%s): %s", consumer, reason, error)
+    return DeadLetter.objects.create(
+        consumer=consumer,
+        event_id=event_id,
+        event_type=str(envelope.get("type", ""))[:100],
+        message=message,
+        reason=reason,
+        error=error[:10_000],
+        attempts=attempts,
+    )
+
+
+def purge(*, days: int | None = None) -> int:
+    keep = settings.MESSAGING_RETENTION_DAYS if days is None else days
+    deleted, _ = InboxEvent.objects.filter(
+        received_at__lt=timezone.now() - timedelta(days=keep)
+    ).delete()
+    return deleted

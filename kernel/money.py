@@ -1,0 +1,36 @@
+"""Money is Decimal, two places, everywhere: this is the one place that says how."""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+MAX_DIGITS = 12  # numeric(12, 2) in every table
+# Plain notation only: no sign, no exponent, no more than two decimals.
+_PLAIN = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+
+
+class MoneyError(ValueError):
+    pass
+
+
+def parse_money(value: object) -> Decimal:
+    """Turn user or wire input into a Decimal with two places, refusing anything ambiguous."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise MoneyError('Enter the amount as a decimal string such as "12.50".')
+    text = str(value) if not isinstance(value, float) else repr(value)
+    if text.startswith("-"):
+        raise MoneyError("The amount must be positive.")
+    if not _PLAIN.match(text):
+        raise MoneyError(
+            "Enter a plain decimal number with at most 10 digits before the point "
+            "and at most two after it."
+        )
+    try:
+        return Decimal(text).quantize(CENT)
+    except InvalidOperation as exc:  # unreachable after the pattern, kept for safety of Decimal
+        raise MoneyError("Not a number.") from exc
+
+
+def money_str(amount: Decimal) -> str:
+    """The wire form: a string with exactly two places, "12.50"."""
+    return f"{amount.quantize(CENT):f}"

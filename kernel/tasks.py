@@ -1,0 +1,75 @@
+"""The kernel's Celery tasks: delivery of events to a domain, the outbox relay, the purge."""
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.db.utils import InterfaceError, OperationalError
+from django.utils import timezone
+
+from kernel import inbox, outbox
+from kernel.models import DeadLetter
+
+logger = logging.getLogger(__name__)
+
+# Faults of the infrastructure, worth retrying soon; anything else is retried too (a handler
+# may meet a lock timeout or a bug fixed by a deploy), but a poison message never is.
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def backoff(retries: int) -> int:
+    return min(2**retries, settings.DELIVERY_BACKOFF_MAX)
+
+
+@shared_task(
+    bind=True,
+    name=outbox.DELIVER_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,  # counted here, so the last failure becomes a dead letter, not a loss
+)
+def deliver(self: Task, consumer: str, message: Any) -> str:
+    try:
+        applied = inbox.consume(consumer, message)
+    except inbox.PoisonMessage as exc:
+        inbox.dead_letter(consumer, message, reason=exc.reason, error=str(exc))
+        return "dead-letter"
+    except Exception as exc:
+        if isinstance(exc, TRANSIENT):
+            # A cut connection must not be reused by the retry.
+            for conn in connections.all(initialized_only=True):
+                conn.close_if_unusable_or_obsolete()
+            close_old_connections()
+        attempts = self.request.retries + 1
+        if attempts > settings.DELIVERY_MAX_RETRIES:
+            logger.exception("%s gave up on %s after %d attempts", consumer, message, attempts)
+            inbox.dead_letter(
+                consumer,
+                message,
+                reason=DeadLetter.Reason.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
+                attempts=attempts,
+            )
+            return "dead-letter"
+        logger.warning("%s failed on attempt %d (%s); retrying", consumer, attempts, exc)
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    return "applied" if applied else "duplicate"
+
+
+@shared_task(name="kernel.relay_outbox", acks_late=True)
+def relay_outbox() -> int:
+    return outbox.relay()
+
+
+@shared_task(name="kernel.purge_messages", acks_late=True)
+def purge_messages() -> dict[str, int]:
+    return {"outbox": outbox.purge(), "inbox": inbox.purge()}
+
+
+def replay(dead_letter: DeadLetter) -> None:
+    """Send a dead letter's message to its consumer again."""
+    deliver.apply_async((dead_letter.consumer, dead_letter.message), queue=dead_letter.consumer)
+    dead_letter.replayed_at = timezone.now()
+    dead_letter.save(update_fields=["replayed_at"])

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from notifications.services import notification_send
+
+
+@shared_task(
+    name="notifications.send",
+    queue="notifications",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def send_notification(notification_id: str) -> None:
+    notification_send(notification_id=notification_id)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Run the whole stack locally: API server, one Celery worker per domain queue, beat and flower,
+# against the local PostgreSQL and Redis. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-gateway_django.settings.local}
+export PATH="$PWD/.venv/bin:$PATH"
+mkdir -p var
+
+python scripts/preflight.py
+python manage.py migrate --noinput -v 0
+python manage.py collectstatic --noinput -v 0
+if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
+  python manage.py createsuperuser --noinput 2>/dev/null || true
+fi
+
+bind=${WEB_BIND:-127.0.0.1:8000}
+cat <<TXT
+Stack starting:
+  API       http://$bind/          (OpenAPI docs: http://$bind/api/docs/)
+  Admin     http://$bind/admin/    (create a staff user: .venv/bin/python manage.py createsuperuser)
+  Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/
+  Health    http://$bind/readyz
+TXT
+exec honcho start -f Procfile

@@ -1,0 +1,72 @@
+"""Steps of the user-facing flows, shared by the end-to-end tests."""
+
+import itertools
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+
+from rest_framework.test import APIClient
+
+from conftest import eventually
+
+_ids = itertools.count()
+PASSWORD = "correct-horse-battery-staple"
+
+
+def unique_name(prefix: str = "user") -> str:
+    return f"{prefix}{os.getpid()}x{next(_ids)}x{os.urandom(3).hex()}"
+
+
+@dataclass
+class Customer:
+    user_id: str
+    username: str
+    email: str
+    client: APIClient
+
+
+def register(
+    api: APIClient,
+    *,
+    username: str | None = None,
+    email: str | None = None,
+    password: str = PASSWORD,
+    expect: int = 201,
+) -> dict:
+    username = username or unique_name()
+    email = email or f"{username}@example.com"
+    response = api.post(
+        "/register/",
+        {"username": username, "email": email, "password": password, "first_name": "Ada"},
+        format="json",
+    )
+    assert response.status_code == expect, response.content
+    return response.json()
+
+
+def login(username: str, password: str = PASSWORD) -> APIClient:
+    client = APIClient()
+    response = client.post("/login/", {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    return client
+
+
+def customer(api: APIClient) -> Customer:
+    """A registered, logged-in user whose account is open."""
+    body = register(api)
+    client = login(body["username"])
+    eventually(lambda: client.get("/account/").status_code == 200, what="the account")
+    return Customer(body["user_id"], body["username"], body["email"], client)
+
+
+def deposit(client: APIClient, amount: str, expect: int = 201) -> dict:
+    response = client.post("/transaction/", {"amount": amount}, format="json")
+    assert response.status_code == expect, response.content
+    return response.json()
+
+
+def balance(client: APIClient) -> Decimal:
+    response = client.get("/account/")
+    assert response.status_code == 200, response.content
+    return Decimal(response.json()["balance"])

@@ -1,0 +1,110 @@
+"""Deposits end to end, and the kernel's guarantees: idempotent consumption and the relay."""
+
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+
+from billing.models import Account, LedgerEntry
+from conftest import eventually
+from kernel import outbox
+from kernel.models import InboxEvent, OutboxEvent
+from tests.flows import balance, customer, deposit
+from tests.invariants import assert_money_invariants
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("workers")]
+
+
+def test_deposit_credits_the_account_and_writes_the_ledger(api):
+    alice = customer(api)
+
+    first = deposit(alice.client, "100.00")
+    second = deposit(alice.client, "0.50")
+
+    assert first["balance"] == "100.00"
+    assert second["balance"] == "100.50"
+    assert second["amount"] == "0.50"
+    assert balance(alice.client) == Decimal("100.50")
+    ledger = alice.client.get("/transaction/").json()["results"]
+    assert [(e["kind"], e["amount"]) for e in ledger] == [
+        ("deposit", "0.50"),
+        ("deposit", "100.00"),
+    ]
+    assert ledger[0]["id"] == second["transaction_id"]
+    assert_money_invariants()
+
+
+def test_a_user_sees_only_their_own_ledger(api):
+    alice, bob = customer(api), customer(api)
+    deposit(alice.client, "10.00")
+    assert bob.client.get("/transaction/").json()["results"] == []
+    assert balance(bob.client) == Decimal("0.00")
+
+
+def test_the_same_event_delivered_twice_is_credited_once(api):
+    alice = customer(api)
+    done = deposit(alice.client, "25.00")
+    requested = OutboxEvent.objects.get(
+        type="TransactionRequested", envelope__payload__transaction_id=done["transaction_id"]
+    )
+
+    outbox.send(requested.envelope)  # the broker brings the same message again
+    outbox.send(requested.envelope)
+
+    eventually(
+        lambda: InboxEvent.objects.get(consumer="billing", event_id=requested.id).deliveries == 3,
+        what="billing to receive both copies",
+    )
+    assert balance(alice.client) == Decimal("25.00")
+    account = Account.objects.get(user_id=alice.user_id)
+    assert LedgerEntry.objects.filter(account=account).count() == 1
+    assert_money_invariants()
+
+
+def test_an_event_left_undispatched_is_sent_by_the_relay(api, settings):
+    alice = customer(api)
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+
+    # The process dies after its transaction commits and before it reaches the broker.
+    with mock.patch("kernel.outbox.dispatch"):
+        response = alice.client.post("/transaction/", {"amount": "40.00"}, format="json")
+
+    # Nobody was told, so the gateway gave up waiting and answered with where to look.
+    assert response.status_code == 202, response.content
+    operation = response["Location"]
+    row = OutboxEvent.objects.get(
+        type="TransactionRequested", correlation_id=response["X-Correlation-ID"]
+    )
+    assert row.dispatched_at is None
+
+    # Beat runs the relay every second in the test settings: the flow completes by itself.
+    eventually(
+        lambda: balance(alice.client) == Decimal("40.00"),
+        timeout=20,
+        what="the relay to deliver the deposit",
+    )
+    row.refresh_from_db()
+    assert row.dispatched_at is not None
+    outcome = eventually(
+        lambda: (body := alice.client.get(operation).json())["status"] != "pending" and body,
+        what="the operation to settle",
+    )
+    assert outcome["status"] == "succeeded"
+    assert outcome["result"]["balance"] == "40.00"
+    assert_money_invariants()
+
+
+def test_deposit_before_the_account_exists_is_refused_without_writing(api):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"] = "00000000-0000-4000-8000-000000000001"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    response = client.post("/transaction/", {"amount": "5.00"}, format="json")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "no_account"
+    assert not LedgerEntry.objects.exists()

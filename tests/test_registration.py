@@ -1,0 +1,113 @@
+"""Registration end to end: gateway → users → billing and notifications, through real workers."""
+
+import pytest
+
+from billing.models import Account
+from conftest import eventually
+from kernel.models import OutboxEvent
+from tests.flows import PASSWORD, login, register, unique_name
+from tests.invariants import assert_money_invariants
+from users.models import User
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("workers")]
+
+
+def test_register_creates_user_account_and_welcome_email(api):
+    body = register(api)
+
+    assert set(body) == {"user_id", "username", "email", "first_name", "last_name"}
+    user = User.objects.get(pk=body["user_id"])
+    assert user.check_password(PASSWORD)
+    client = login(body["username"])
+    eventually(lambda: client.get("/account/").status_code == 200, what="the account")
+    account = client.get("/account/").json()
+    assert account["balance"] == "0.00"
+    assert account["user_id"] == body["user_id"]
+    emails = eventually(lambda: client.get("/notification/").json()["results"], what="an email")
+    assert len(emails) == 1
+    assert emails[0]["kind"] == "welcome"
+    assert emails[0]["email"] == body["email"]
+    eventually(
+        lambda: client.get("/notification/").json()["results"][0]["status"] == "sent",
+        what="the welcome email to be sent",
+    )
+    me = client.get("/me/").json()
+    assert me["username"] == body["username"]
+    assert_money_invariants()
+
+
+def test_register_answers_with_events_that_share_the_request_correlation_id(api):
+    response = api.post(
+        "/register/",
+        {"username": unique_name(), "email": f"{unique_name()}@example.com", "password": PASSWORD},
+        format="json",
+    )
+    assert response.status_code == 201
+    correlation = response["X-Correlation-ID"]
+    types = eventually(
+        lambda: (
+            {"AccountCreated", "UserCreated", "RegistrationRequested"}
+            <= set(
+                OutboxEvent.objects.filter(correlation_id=correlation).values_list(
+                    "type", flat=True
+                )
+            )
+            and list(OutboxEvent.objects.filter(correlation_id=correlation))
+        ),
+        what="the three events of the registration",
+    )
+    by_type = {row.type: row.envelope for row in types}
+    assert by_type["UserCreated"]["causation_id"] == by_type["RegistrationRequested"]["id"]
+    assert by_type["AccountCreated"]["causation_id"] == by_type["UserCreated"]["id"]
+    assert "password" not in str(by_type["UserCreated"])
+
+
+def test_taken_username_is_409_and_creates_nothing(api):
+    first = register(api)
+    users, accounts = User.objects.count(), Account.objects.count()
+
+    response = api.post(
+        "/register/",
+        {
+            "username": first["username"].upper(),
+            "email": f"{unique_name()}@example.com",
+            "password": PASSWORD,
+        },
+        format="json",
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "username_taken"
+    assert "taken" in response.json()["error"]["message"]
+    assert User.objects.count() == users
+    assert Account.objects.count() == accounts
+
+
+def test_taken_email_is_409(api):
+    first = register(api)
+    response = api.post(
+        "/register/",
+        {"username": unique_name(), "email": first["email"].upper(), "password": PASSWORD},
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "email_taken"
+
+
+def test_login_with_a_wrong_password_is_401(api):
+    body = register(api)
+    response = api.post(
+        "/login/", {"username": body["username"], "password": "wrong-password1"}, format="json"
+    )
+    assert response.status_code == 401
+    assert "error" in response.json()
+
+
+def test_refresh_gives_a_new_access_token(api):
+    body = register(api)
+    tokens = api.post(
+        "/login/", {"username": body["username"], "password": PASSWORD}, format="json"
+    ).json()
+    response = api.post("/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert response.status_code == 200
+    assert response.json()["access"]
