@@ -100,11 +100,11 @@ class Workers:
                 raise RuntimeError(f"workers not ready after {timeout}s: {sorted(wanted)}")
 
     def stop(self, *names: str, sig: int = signal.SIGTERM) -> None:
-        for name in names:
-            proc = self.procs.pop(name, None)
-            if proc is None:
-                continue
+        """Stop these processes (warm shutdown by default; SIGKILL for a crash), all at once."""
+        stopping = [self.procs.pop(name) for name in names if name in self.procs]
+        for proc in stopping:
             proc.send_signal(sig)
+        for proc in stopping:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
