@@ -1,7 +1,7 @@
 """What the billing domain does when it hears an event."""
 
-from billing.services import account_deposit, account_open
-from kernel.catalog import TransactionRequested, UserCreated
+from billing.services import account_debit, account_deposit, account_open, account_refund
+from kernel.catalog import RefundRequested, TransactionRequested, UserCreated
 from kernel.events import Envelope
 from kernel.inbox import handles
 
@@ -13,4 +13,19 @@ def on_user_created(event: UserCreated, envelope: Envelope) -> None:
 
 @handles(TransactionRequested, consumer="billing")
 def on_transaction_requested(event: TransactionRequested, envelope: Envelope) -> None:
-    account_deposit(transaction_id=event.transaction_id, user_id=event.user_id, amount=event.amount)
+    if event.kind == "deposit":
+        account_deposit(
+            transaction_id=event.transaction_id, user_id=event.user_id, amount=event.amount
+        )
+    else:
+        account_debit(
+            transaction_id=event.transaction_id,
+            order_id=event.order_id,
+            user_id=event.user_id,
+            amount=event.amount,
+        )
+
+
+@handles(RefundRequested, consumer="billing")
+def on_refund_requested(event: RefundRequested, envelope: Envelope) -> None:
+    account_refund(order_id=event.order_id, user_id=event.user_id)

@@ -1,11 +1,18 @@
 import logging
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import transaction
 
 from billing.models import Account, LedgerEntry
-from kernel.catalog import AccountCreated, TransactionCreated, TransactionRejected
+from kernel.catalog import (
+    AccountCreated,
+    RefundCompleted,
+    TransactionCompleted,
+    TransactionCreated,
+    TransactionFailed,
+    TransactionRejected,
+)
 from kernel.outbox import publish
 
 logger = logging.getLogger(__name__)
@@ -53,3 +60,87 @@ def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> 
         )
     )
     return entry
+
+
+@transaction.atomic
+def account_debit(
+    *, transaction_id: UUID, order_id: UUID, user_id: UUID, amount: Decimal
+) -> LedgerEntry | None:
+    """Take an order's price under the account's row lock if the balance covers it."""
+    account = Account.objects.locked().filter(user_id=user_id).first()
+    done = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, reference=order_id).first()
+    if done is not None:
+        logger.warning("order %s is debited already (%s)", order_id, done.id)
+        return done
+    reason = None
+    if account is None:
+        reason = "no_account"
+    elif account.balance < amount:
+        reason = "insufficient_funds"
+    if reason:
+        publish(
+            TransactionFailed(
+                transaction_id=transaction_id,
+                order_id=order_id,
+                user_id=user_id,
+                amount=amount,
+                reason=reason,
+            )
+        )
+        return None
+    account.balance -= amount
+    account.save(update_fields=["balance", "updated_at"])
+    entry = LedgerEntry.objects.create(
+        id=transaction_id,
+        account=account,
+        kind=LedgerEntry.Kind.DEBIT,
+        amount=-amount,
+        balance_after=account.balance,
+        reference=order_id,
+    )
+    publish(
+        TransactionCompleted(
+            transaction_id=transaction_id, order_id=order_id, user_id=user_id, amount=amount
+        )
+    )
+    return entry
+
+
+@transaction.atomic
+def account_refund(*, order_id: UUID, user_id: UUID) -> LedgerEntry | None:
+    """Give back an order's debit, once. With no debit to undo, say so with an amount of 0."""
+    account = Account.objects.locked().filter(user_id=user_id).first()
+    entries = {
+        entry.kind: entry
+        for entry in LedgerEntry.objects.filter(
+            reference=order_id, kind__in=[LedgerEntry.Kind.DEBIT, LedgerEntry.Kind.REFUND]
+        )
+    }
+    debit, refund = entries.get(LedgerEntry.Kind.DEBIT), entries.get(LedgerEntry.Kind.REFUND)
+    if account is None or debit is None or refund is not None:
+        publish(
+            RefundCompleted(
+                order_id=order_id,
+                user_id=user_id,
+                refund_transaction_id=refund.id if refund else None,
+                amount=refund.amount if refund else Decimal("0.00"),
+            )
+        )
+        return refund
+    amount = -debit.amount
+    account.balance += amount
+    account.save(update_fields=["balance", "updated_at"])
+    refund = LedgerEntry.objects.create(
+        id=uuid4(),
+        account=account,
+        kind=LedgerEntry.Kind.REFUND,
+        amount=amount,
+        balance_after=account.balance,
+        reference=order_id,
+    )
+    publish(
+        RefundCompleted(
+            order_id=order_id, user_id=user_id, refund_transaction_id=refund.id, amount=amount
+        )
+    )
+    return refund

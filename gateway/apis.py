@@ -1,12 +1,15 @@
 """The gateway's commands: each becomes an event, and the answer event becomes the response."""
 
-from uuid import uuid4
+import re
+from uuid import UUID, uuid4
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -16,10 +19,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway import replies
-from gateway.operations import execute, operation, operation_for
+from gateway.operations import answer, answer_of, operation, operation_for, send
+from gateway.services import fingerprint, idempotency_claim, idempotency_settle
 from kernel.api import MoneyField, StrictSerializer
-from kernel.catalog import RegistrationRequested, TransactionRequested
-from kernel.errors import error_body
+from kernel.catalog import (
+    OrderCancelRequested,
+    OrderRequested,
+    RegistrationRequested,
+    TransactionRequested,
+)
+from kernel.errors import DomainError, error_body
 from kernel.money import money_str
 
 REJECTIONS = {
@@ -27,12 +36,29 @@ REJECTIONS = {
     "email_taken": "That email address is already registered.",
     "no_account": "Your account is not open yet; try again in a moment.",
     "balance_limit": "The deposit would take the balance over its limit.",
+    "not_found": "No such order.",
+    "not_cancellable": "Only a confirmed order can be cancelled; this one is {status}.",
 }
 
 
-def _rejected(envelope) -> tuple[int, dict]:
+def _rejected(envelope, code: int = status.HTTP_409_CONFLICT) -> tuple[int, dict]:
     reason = envelope.payload["reason"]
-    return status.HTTP_409_CONFLICT, error_body(reason, REJECTIONS.get(reason, reason))
+    message = REJECTIONS.get(reason, reason).format(**envelope.payload)
+    return code, error_body(reason, message)
+
+
+def _order(envelope, order_status: str, code: int = status.HTTP_201_CREATED) -> tuple[int, dict]:
+    payload = envelope.payload
+    body = {
+        "id": payload["order_id"],
+        "status": order_status,
+        "reason": payload.get("reason", ""),
+        "price": payload["price"],
+        "description": payload.get("description", ""),
+    }
+    if "refunded" in payload:
+        body["refunded"] = payload["refunded"]
+    return code, body
 
 
 REGISTER = operation(
@@ -59,6 +85,27 @@ DEPOSIT = operation(
             },
         ),
         "TransactionRejected": _rejected,
+    },
+)
+
+ORDER = operation(
+    "order",
+    {
+        "OrderConfirmed": lambda e: _order(e, "confirmed"),
+        "OrderRejected": lambda e: _order(e, "rejected"),
+    },
+)
+
+CANCEL = operation(
+    "cancel",
+    {
+        "OrderCancelled": lambda e: _order(e, "cancelled", status.HTTP_200_OK),
+        "OrderCancelRejected": lambda e: _rejected(
+            e,
+            status.HTTP_404_NOT_FOUND
+            if e.payload["reason"] == "not_found"
+            else status.HTTP_409_CONFLICT,
+        ),
     },
 )
 
@@ -122,7 +169,9 @@ class RegisterApi(APIView):
             first_name=fields["first_name"],
             last_name=fields["last_name"],
         )
-        return execute(REGISTER, request=request, event=event, user_id=None)
+        with transaction.atomic():
+            send(REGISTER, request=request, event=event, user_id=None)
+        return answer(REGISTER, request=request)
 
 
 class DepositApi(APIView):
@@ -150,7 +199,138 @@ class DepositApi(APIView):
             amount=money_str(data.validated_data["amount"]),
             kind="deposit",
         )
-        return execute(DEPOSIT, request=request, event=event, user_id=request.user.id)
+        with transaction.atomic():
+            send(DEPOSIT, request=request, event=event, user_id=request.user.id)
+        return answer(DEPOSIT, request=request)
+
+
+class IdempotencyKeyReused(DomainError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was used with a different request."
+
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.match(key):
+        raise serializers.ValidationError(
+            {"Idempotency-Key": ["Use 1 to 255 visible ASCII characters."]}
+        )
+    return key
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["confirmed", "rejected", "cancelled"])
+    reason = serializers.CharField()
+    price = serializers.CharField()
+    description = serializers.CharField()
+    refunded = serializers.CharField(required=False)
+
+
+class OrderCreateApi(APIView):
+    """Place an order. Answered when the saga has confirmed or rejected it.
+
+    An Idempotency-Key header makes the request safe to repeat: the same key with the same
+    body returns the same order and never debits twice; with another body it is refused (422).
+    """
+
+    class InputSerializer(StrictSerializer):
+        price = MoneyField()
+        description = serializers.CharField(
+            max_length=500, required=False, default="", allow_blank=True
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OrderSerializer, 202: PendingSerializer, 422: OpenApiResponse()},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = _idempotency_key(request)
+        user_id = request.user.id
+        price, description = data.validated_data["price"], data.validated_data["description"]
+        order_id = uuid4()
+        with transaction.atomic():
+            claim = None
+            if key is not None:
+                claim, created = idempotency_claim(
+                    user_id=user_id,
+                    key=key,
+                    fingerprint=fingerprint(
+                        {"price": money_str(price), "description": description}
+                    ),
+                    order_id=order_id,
+                    correlation_id=request._request.correlation_id,
+                )
+                if not created:
+                    return self._replay(request, claim)
+            event = OrderRequested(
+                order_id=order_id, user_id=user_id, price=price, description=description
+            )
+            send(ORDER, request=request, event=event, user_id=user_id)
+        response = answer(ORDER, request=request, **_pending_order(order_id))
+        if claim is not None:
+            idempotency_settle(claim=claim, status=response.status_code, body=response.data)
+        return response
+
+    def _replay(self, request: Request, claim) -> Response:
+        body = self.InputSerializer(data=request.data)
+        body.is_valid()
+        asked = fingerprint(
+            {
+                "price": money_str(body.validated_data["price"]),
+                "description": body.validated_data["description"],
+            }
+        )
+        if asked != claim.fingerprint:
+            raise IdempotencyKeyReused()
+        if claim.response_status is not None:
+            headers = {}
+            if claim.response_status == status.HTTP_202_ACCEPTED:
+                headers["Location"] = request.build_absolute_uri(_order_url(claim.order_id))
+            return Response(claim.response_body, status=claim.response_status, headers=headers)
+        return answer_of(
+            ORDER,
+            correlation_id=claim.correlation_id,
+            request=request,
+            **_pending_order(claim.order_id),
+        )
+
+
+def _order_url(order_id: UUID) -> str:
+    return reverse("order-detail", args=[order_id])
+
+
+def _pending_order(order_id: UUID) -> dict:
+    return {"pending": {"id": str(order_id)}, "location": _order_url(order_id)}
+
+
+class OrderCancelApi(APIView):
+    """Cancel a confirmed order: its price is refunded, then it is cancelled."""
+
+    class InputSerializer(StrictSerializer):
+        pass
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OrderSerializer,
+            202: PendingSerializer,
+            404: OpenApiResponse(),
+            409: OpenApiResponse(),
+        },
+    )
+    def post(self, request: Request, order_id: UUID) -> Response:
+        self.InputSerializer(data=request.data or {}).is_valid(raise_exception=True)
+        event = OrderCancelRequested(order_id=order_id, user_id=request.user.id)
+        with transaction.atomic():
+            send(CANCEL, request=request, event=event, user_id=request.user.id)
+        return answer(CANCEL, request=request, **_pending_order(order_id))
 
 
 class OperationApi(APIView):

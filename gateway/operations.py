@@ -1,16 +1,17 @@
 """A command sent as an event, answered by the event that settles it.
 
 Each kind of operation names the answer events that settle it and how each becomes an HTTP
-answer. The request publishes its event, then waits (bounded) on the reply channel; past the
-bound it answers 202 with the URL where the outcome can be read.
+answer. A request publishes its event (:func:`send`), then waits, bounded, on the reply channel
+(:func:`answer`); past the bound it answers 202 with the URL where the outcome can be read.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.request import Request
@@ -48,25 +49,60 @@ def operation_for(kind: str) -> Operation | None:
     return _OPERATIONS.get(kind)
 
 
-def execute(
-    op: Operation, *, request: Request, event: Event, user_id: UUID | str | None
+def correlation_of(request: Request) -> UUID:
+    return request._request.correlation_id
+
+
+def send(op: Operation, *, request: Request, event: Event, user_id: UUID | str | None) -> None:
+    """Publish ``event`` for this request (in the caller's transaction, if any)."""
+    replies.operation_start(correlation_id=correlation_of(request), kind=op.kind, user_id=user_id)
+    publish(event)
+
+
+def answer(
+    op: Operation,
+    *,
+    request: Request,
+    pending: dict[str, Any] | None = None,
+    location: str | None = None,
 ) -> Response:
-    """Publish ``event`` for this request and answer with its outcome, or 202 if it is late."""
-    correlation_id: UUID = request._request.correlation_id
-    replies.operation_start(correlation_id=correlation_id, kind=op.kind, user_id=user_id)
-    with transaction.atomic():
-        publish(event)
+    """Wait for the answer event of this request and turn it into the response."""
+    correlation_id = correlation_of(request)
     envelope = replies.wait(correlation_id=correlation_id, types=set(op.answers))
     if envelope is None:
-        return accepted(request, correlation_id)
+        return accepted(request, correlation_id, pending=pending, location=location)
     code, body = op.render(envelope)
     return Response(body, status=code)
 
 
-def accepted(request: Request, correlation_id: UUID) -> Response:
-    url = request.build_absolute_uri(reverse("operation-detail", args=[correlation_id]))
-    return Response(
-        {"status": "pending", "operation": url},
-        status=status.HTTP_202_ACCEPTED,
-        headers={"Location": url},
-    )
+def answer_of(
+    op: Operation,
+    *,
+    correlation_id: UUID,
+    request: Request,
+    pending: dict[str, Any] | None = None,
+    location: str | None = None,
+) -> Response:
+    """The answer of an earlier request (a replay racing its original): read, not waited for."""
+    deadline = time.monotonic() + settings.GATEWAY_REPLY_TIMEOUT
+    while time.monotonic() < deadline:
+        found = replies.operation_get(correlation_id)
+        settled = op.settled_by(found[1]) if found else None
+        if settled is not None:
+            code, body = op.render(settled)
+            return Response(body, status=code)
+        time.sleep(0.05)
+    return accepted(request, correlation_id, pending=pending, location=location)
+
+
+def accepted(
+    request: Request,
+    correlation_id: UUID,
+    *,
+    pending: dict[str, Any] | None = None,
+    location: str | None = None,
+) -> Response:
+    operation_url = request.build_absolute_uri(reverse("operation-detail", args=[correlation_id]))
+    url = request.build_absolute_uri(location) if location else operation_url
+    body = {"status": "pending", **(pending or {}), "operation": operation_url}
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})

@@ -5,14 +5,19 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.apis import AccountApi, LedgerListApi
-from gateway.apis import DepositApi, OperationApi, RegisterApi
+from gateway.apis import DepositApi, OperationApi, OrderCancelApi, OrderCreateApi, RegisterApi
 from gateway_django.health import healthz, readyz
 from notifications.apis import NotificationListApi
+from orders.apis import OrderDetailApi, OrderListApi
 from users.apis import LoginApi, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
     """GET: the caller's ledger, read by billing. POST: a deposit, sent through the gateway."""
+
+
+class OrderApi(OrderCreateApi, OrderListApi):
+    """GET: the caller's orders, read by orders. POST: a new order, sent through the gateway."""
 
 
 urlpatterns = [
@@ -22,6 +27,9 @@ urlpatterns = [
     path("me/", MeApi.as_view(), name="me"),
     path("account/", AccountApi.as_view(), name="account"),
     path("transaction/", TransactionApi.as_view(), name="transaction"),
+    path("order/", OrderApi.as_view(), name="order-list"),
+    path("order/<uuid:order_id>/", OrderDetailApi.as_view(), name="order-detail"),
+    path("order/<uuid:order_id>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
     path("notification/", NotificationListApi.as_view(), name="notification-list"),
     path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
     path("healthz", healthz, name="healthz"),

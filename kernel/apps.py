@@ -9,4 +9,6 @@ class KernelConfig(AppConfig):
     def ready(self) -> None:
         # Every app declares the events it consumes in its handlers module; importing them
         # fills the registry the workers deliver from.
+        import kernel.catalog  # noqa: F401 - declares every event type before handlers name them
+
         autodiscover_modules("handlers")

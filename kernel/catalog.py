@@ -8,9 +8,9 @@ keeps the two in step, and docs are generated from this module.
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from kernel.events import Event, Money, event
+from kernel.events import CATALOG, Event, Money, event
 
 # --- Registration -----------------------------------------------------------------------------
 
@@ -57,14 +57,21 @@ class AccountCreated(Event):
 # --- Money ------------------------------------------------------------------------------------
 
 
-@event(publisher="gateway", consumers=("billing",))
+@event(publisher=("gateway", "orders"), consumers=("billing",))
 class TransactionRequested(Event):
-    """Move money on a user's account: a deposit from the gateway."""
+    """Move money on a user's account: a deposit (from the gateway) or an order's debit (orders)."""
 
     transaction_id: UUID
     user_id: UUID
     amount: Money
-    kind: Literal["deposit"]
+    kind: Literal["deposit", "debit"]
+    order_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _debit_names_its_order(self) -> "TransactionRequested":
+        if (self.kind == "debit") != (self.order_id is not None):
+            raise ValueError("a debit names its order_id; a deposit names none")
+        return self
 
 
 @event(publisher="billing", consumers=("gateway",))
@@ -85,3 +92,122 @@ class TransactionRejected(Event):
     user_id: UUID
     amount: Money
     reason: Literal["no_account", "balance_limit"]
+
+
+@event(publisher="billing", consumers=("orders",))
+class TransactionCompleted(Event):
+    """An order's price was debited."""
+
+    transaction_id: UUID
+    order_id: UUID
+    user_id: UUID
+    amount: Money
+
+
+@event(publisher="billing", consumers=("orders",))
+class TransactionFailed(Event):
+    """An order's price could not be debited; nothing was taken."""
+
+    transaction_id: UUID
+    order_id: UUID
+    user_id: UUID
+    amount: Money
+    reason: Literal["insufficient_funds", "no_account"]
+
+
+@event(publisher="orders", consumers=("billing",))
+class RefundRequested(Event):
+    """Compensation: give back what an order's debit took (a cancel, or a debit that came late)."""
+
+    order_id: UUID
+    user_id: UUID
+    reason: Literal["cancelled", "late_debit"]
+
+
+@event(publisher="billing", consumers=("orders",))
+class RefundCompleted(Event):
+    """The debit of an order is undone; amount is 0.00 when there was nothing to undo."""
+
+    order_id: UUID
+    user_id: UUID
+    refund_transaction_id: UUID | None
+    amount: Money
+
+
+# --- Orders -----------------------------------------------------------------------------------
+
+OrderRejection = Literal["insufficient_funds", "no_account", "timeout"]
+
+
+@event(publisher="gateway", consumers=("orders",))
+class OrderRequested(Event):
+    """A user asked for an order; the gateway made its id."""
+
+    order_id: UUID
+    user_id: UUID
+    price: Money
+    description: str = Field(default="", max_length=500)
+
+
+@event(publisher="orders", consumers=())
+class OrderCreated(Event):
+    """The order exists, pending its payment."""
+
+    order_id: UUID
+    user_id: UUID
+    price: Money
+
+
+@event(publisher="orders", consumers=("notifications", "gateway"))
+class OrderConfirmed(Event):
+    """The order is paid: the saga's point of no return."""
+
+    order_id: UUID
+    user_id: UUID
+    price: Money
+    description: str = ""
+
+
+@event(publisher="orders", consumers=("notifications", "gateway"))
+class OrderRejected(Event):
+    """The order will not happen; whatever was debited for it is refunded."""
+
+    order_id: UUID
+    user_id: UUID
+    price: Money
+    description: str = ""
+    reason: OrderRejection
+
+
+@event(publisher="gateway", consumers=("orders",))
+class OrderCancelRequested(Event):
+    """A user asked to cancel a confirmed order."""
+
+    order_id: UUID
+    user_id: UUID
+
+
+@event(publisher="orders", consumers=("gateway",))
+class OrderCancelRejected(Event):
+    """The order cannot be cancelled (unknown to this user, or not confirmed)."""
+
+    order_id: UUID
+    user_id: UUID
+    reason: Literal["not_found", "not_cancellable"]
+    status: str | None = None
+
+
+@event(publisher="orders", consumers=("notifications", "gateway"))
+class OrderCancelled(Event):
+    """A cancelled order, its price refunded."""
+
+    order_id: UUID
+    user_id: UUID
+    price: Money
+    description: str = ""
+    refunded: Money
+
+
+def consumed_by(domain: str) -> list[type[Event]]:
+    """The event types addressed to ``domain``."""
+    return [event_type for event_type in CATALOG.values() if domain in event_type.consumers]

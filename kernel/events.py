@@ -27,7 +27,7 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: ClassVar[int] = 1
-    publisher: ClassVar[str]
+    publishers: ClassVar[tuple[str, ...]]
     consumers: ClassVar[tuple[str, ...]]
 
     @classmethod
@@ -54,16 +54,19 @@ CATALOG: dict[str, type[Event]] = {}
 E = TypeVar("E", bound=type[Event])
 
 
-def event(*, publisher: str, consumers: tuple[str, ...], version: int = 1) -> Callable[[E], E]:
+def event(
+    *, publisher: str | tuple[str, ...], consumers: tuple[str, ...], version: int = 1
+) -> Callable[[E], E]:
     """Declare an event type: who publishes it, who consumes it, which version is current."""
+    publishers = (publisher,) if isinstance(publisher, str) else publisher
 
     def register(cls: E) -> E:
-        unknown = {publisher, *consumers} - set(DOMAINS)
+        unknown = {*publishers, *consumers} - set(DOMAINS)
         if unknown:
             raise ValueError(f"{cls.__name__}: unknown domains {sorted(unknown)}")
         if cls.__name__ in CATALOG:
             raise ValueError(f"{cls.__name__} is declared twice")
-        cls.publisher = publisher
+        cls.publishers = publishers
         cls.consumers = consumers
         cls.version = version
         CATALOG[cls.__name__] = cls

@@ -21,6 +21,9 @@ class Notification(models.Model):
 
     class Kind(models.TextChoices):
         WELCOME = "welcome"
+        ORDER_CONFIRMED = "order_confirmed"
+        ORDER_REJECTED = "order_rejected"
+        ORDER_CANCELLED = "order_cancelled"
 
     class Status(models.TextChoices):
         PENDING = "pending"

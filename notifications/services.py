@@ -1,4 +1,5 @@
 import logging
+from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
@@ -6,6 +7,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from kernel.money import money_str
 from notifications.models import Contact, Notification
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,81 @@ def welcome_store(*, user_id: UUID, username: str, email: str, first_name: str =
             f"your account {contact.username} is ready. Top up your balance and place orders;\n"
             "we will write to you about each of them.\n"
         ),
+    )
+
+
+class ContactUnknown(Exception):
+    """UserCreated has not reached notifications yet: worth a retry, not a dead end."""
+
+
+def _letter(*, user_id: UUID, kind: str, order_id: UUID, subject: str, body: str) -> None:
+    contact = Contact.objects.filter(user_id=user_id).first()
+    if contact is None:
+        raise ContactUnknown(f"no contact for user {user_id}")
+    name = contact.first_name or contact.username
+    notification_store(
+        user_id=user_id,
+        kind=kind,
+        reference=order_id,
+        email=contact.email,
+        subject=subject,
+        body=f"Hello {name},\n\n{body}\n\nOrder {order_id}\n",
+    )
+
+
+def _about(description: str) -> str:
+    return f" ({description})" if description else ""
+
+
+def order_confirmed_letter(
+    *, user_id: UUID, order_id: UUID, price: Decimal, description: str
+) -> None:
+    _letter(
+        user_id=user_id,
+        kind=Notification.Kind.ORDER_CONFIRMED,
+        order_id=order_id,
+        subject=f"Your order {str(order_id)[:8]} is confirmed",
+        body=f"your order{_about(description)} for {money_str(price)} is confirmed and paid.",
+    )
+
+
+REJECTION_TEXT = {
+    "insufficient_funds": "there is not enough money on your account to pay {price}. "
+    "Top up your balance and order again.",
+    "no_account": "your account is not open yet, so {price} could not be taken.",
+    "timeout": "the payment of {price} did not complete in time, so the order was called off. "
+    "Anything taken for it is refunded.",
+}
+
+
+def order_rejected_letter(
+    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, reason: str
+) -> None:
+    subject = (
+        f"Not enough money for your order {str(order_id)[:8]}"
+        if reason == "insufficient_funds"
+        else f"Your order {str(order_id)[:8]} could not be completed"
+    )
+    _letter(
+        user_id=user_id,
+        kind=Notification.Kind.ORDER_REJECTED,
+        order_id=order_id,
+        subject=subject,
+        body=f"your order{_about(description)} is rejected: "
+        + REJECTION_TEXT[reason].format(price=money_str(price)),
+    )
+
+
+def order_cancelled_letter(
+    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, refunded: Decimal
+) -> None:
+    _letter(
+        user_id=user_id,
+        kind=Notification.Kind.ORDER_CANCELLED,
+        order_id=order_id,
+        subject=f"Your order {str(order_id)[:8]} is cancelled",
+        body=f"your order{_about(description)} for {money_str(price)} is cancelled; "
+        f"{money_str(refunded)} is back on your balance.",
     )
 
 

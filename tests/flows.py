@@ -70,3 +70,24 @@ def balance(client: APIClient) -> Decimal:
     response = client.get("/account/")
     assert response.status_code == 200, response.content
     return Decimal(response.json()["balance"])
+
+
+def order(
+    client: APIClient,
+    price: str,
+    *,
+    description: str = "a book",
+    key: str | None = None,
+    expect: int = 201,
+) -> dict:
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    response = client.post(
+        "/order/", {"price": price, "description": description}, format="json", **headers
+    )
+    assert response.status_code == expect, response.content
+    return response.json()
+
+
+def emails(client: APIClient, kind: str | None = None) -> list[dict]:
+    found = client.get("/notification/").json()["results"]
+    return [e for e in found if kind is None or e["kind"] == kind]

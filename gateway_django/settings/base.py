@@ -165,6 +165,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(OUTBOX_RELAY_INTERVAL),
         "options": {"queue": "gateway", "expires": OUTBOX_RELAY_INTERVAL * 2},
     },
+    "orders-expire-pending": {
+        "task": "orders.expire_pending",
+        "schedule": schedule(env.float("ORDER_EXPIRY_INTERVAL", default=5.0)),
+        "options": {"queue": "orders", "expires": 10},
+    },
+    "idempotency-keys-purge": {
+        "task": "gateway.purge_idempotency_keys",
+        "schedule": schedule(3600.0),
+        "options": {"queue": "gateway", "expires": 3600},
+    },
     "messaging-purge": {
         "task": "kernel.purge_messages",
         "schedule": schedule(3600.0),
@@ -179,6 +189,14 @@ REPLY_REDIS_URL = env("REPLY_REDIS_URL", default="redis://127.0.0.1:6379/1")
 GATEWAY_REPLY_TIMEOUT = env.float("GATEWAY_REPLY_TIMEOUT", default=5.0)
 # How long the outcome of an accepted request stays readable at /operation/<id>/.
 GATEWAY_OPERATION_TTL = env.int("GATEWAY_OPERATION_TTL", default=24 * 3600)
+
+# Idempotency keys of POST /order/ are kept this long; a key used again later is a new request.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+
+# --- Orders -----------------------------------------------------------------------------------
+# An order whose payment has not answered after this many seconds is rejected (reason timeout);
+# a debit arriving after that is refunded.
+ORDER_PENDING_TIMEOUT = env.int("ORDER_PENDING_TIMEOUT", default=60)
 
 # --- Money ------------------------------------------------------------------------------------
 MAX_DEPOSIT = env("MAX_DEPOSIT", default="1000000.00")

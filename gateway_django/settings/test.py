@@ -12,6 +12,8 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebase
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=2.0)
 CELERY_BEAT_SCHEDULE["outbox-relay"]["schedule"] = OUTBOX_RELAY_INTERVAL  # noqa: F405
+CELERY_BEAT_SCHEDULE["orders-expire-pending"]["schedule"] = 1.0  # noqa: F405
+ORDER_PENDING_TIMEOUT = env.int("ORDER_PENDING_TIMEOUT", default=8)
 DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=2)
 GATEWAY_REPLY_TIMEOUT = env.float("GATEWAY_REPLY_TIMEOUT", default=10.0)
 CELERY_WORKER_SEND_TASK_EVENTS = False

@@ -1,0 +1,193 @@
+"""The order saga as the orders domain plays it: each function is one reaction to one event."""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from kernel.catalog import (
+    OrderCancelled,
+    OrderCancelRejected,
+    OrderConfirmed,
+    OrderCreated,
+    OrderRejected,
+    RefundRequested,
+    TransactionRequested,
+)
+from kernel.events import CATALOG, Envelope, Event
+from kernel.outbox import publish
+from orders.models import TRANSITIONS, Order, OrderStep
+
+logger = logging.getLogger(__name__)
+
+Status = Order.Status
+
+
+def _record(order: Order, envelope: Envelope, *, domain: str | None = None) -> None:
+    OrderStep.objects.get_or_create(
+        event_id=envelope.id,
+        defaults={
+            "order": order,
+            "event_type": envelope.type,
+            "domain": domain or CATALOG[envelope.type].publishers[0],
+            "occurred_at": envelope.occurred_at,
+        },
+    )
+
+
+def _publish(order: Order, event: Event) -> None:
+    _record(order, publish(event), domain="orders")
+
+
+def order_move(order: Order, *, to: str, **fields: object) -> bool:
+    """Move ``order`` to ``to`` if the state machine allows it and nobody moved it meanwhile.
+
+    A refused move is logged and changes nothing.
+    """
+    current = order.status
+    if to not in TRANSITIONS.get(current, frozenset()):
+        logger.warning("refused transition of order %s: %s -> %s", order.id, current, to)
+        return False
+    moved = Order.objects.filter(pk=order.pk, status=current).update(
+        status=to, updated_at=timezone.now(), **fields
+    )
+    if not moved:
+        logger.warning("refused transition of order %s to %s: no longer %s", order.id, to, current)
+        return False
+    order.status = to
+    for name, value in fields.items():
+        setattr(order, name, value)
+    return True
+
+
+def _outcome_fields(order: Order) -> dict:
+    return {
+        "order_id": order.id,
+        "user_id": order.user_id,
+        "price": order.price,
+        "description": order.description,
+    }
+
+
+@transaction.atomic
+def order_place(
+    *, order_id: UUID, user_id: UUID, price: Decimal, description: str, requested: Envelope
+) -> Order:
+    """OrderRequested: create the order pending and ask billing for the money."""
+    order = Order.objects.filter(pk=order_id).first()
+    if order is not None:
+        return order
+    order = Order.objects.create(
+        id=order_id,
+        user_id=user_id,
+        price=price,
+        description=description,
+        deadline_at=timezone.now() + timedelta(seconds=settings.ORDER_PENDING_TIMEOUT),
+    )
+    _record(order, requested)
+    _publish(order, OrderCreated(order_id=order.id, user_id=user_id, price=price))
+    _publish(
+        order,
+        TransactionRequested(
+            transaction_id=order.debit_transaction_id,
+            user_id=user_id,
+            amount=price,
+            kind="debit",
+            order_id=order.id,
+        ),
+    )
+    return order
+
+
+def _locked(order_id: UUID) -> Order | None:
+    order = Order.objects.locked().filter(pk=order_id).first()
+    if order is None:
+        logger.error("event for unknown order %s", order_id)
+    return order
+
+
+@transaction.atomic
+def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
+    """TransactionCompleted: confirm a pending order; refund a debit that came too late."""
+    order = _locked(order_id)
+    if order is None:
+        return
+    _record(order, envelope)
+    if order.status == Status.PENDING:
+        order_move(order, to=Status.CONFIRMED)
+        _publish(order, OrderConfirmed(**_outcome_fields(order)))
+    elif order.status == Status.REJECTED:
+        logger.warning("late debit for rejected order %s: refunding", order.id)
+        _publish(
+            order, RefundRequested(order_id=order.id, user_id=order.user_id, reason="late_debit")
+        )
+    else:
+        logger.warning("debit for order %s in state %s ignored", order.id, order.status)
+
+
+@transaction.atomic
+def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> None:
+    """TransactionFailed: reject a pending order; nothing was taken, nothing to undo."""
+    order = _locked(order_id)
+    if order is None:
+        return
+    _record(order, envelope)
+    if order_move(order, to=Status.REJECTED, reason=reason):
+        _publish(order, OrderRejected(**_outcome_fields(order), reason=reason))
+
+
+@transaction.atomic
+def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
+    """OrderCancelRequested: a confirmed order starts its refund; anything else is refused."""
+    order = Order.objects.locked().filter(pk=order_id, user_id=user_id).first()
+    if order is None:
+        publish(OrderCancelRejected(order_id=order_id, user_id=user_id, reason="not_found"))
+        return
+    _record(order, envelope)
+    if order_move(order, to=Status.CANCELLING):
+        _publish(
+            order, RefundRequested(order_id=order.id, user_id=order.user_id, reason="cancelled")
+        )
+    else:
+        _publish(
+            order,
+            OrderCancelRejected(
+                order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
+            ),
+        )
+
+
+@transaction.atomic
+def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelope) -> None:
+    """RefundCompleted: a cancelling order is cancelled; a late debit's refund is only recorded."""
+    order = _locked(order_id)
+    if order is None:
+        return
+    _record(order, envelope)
+    if order.status == Status.CANCELLING:
+        order_move(order, to=Status.CANCELLED, refunded=amount)
+        _publish(order, OrderCancelled(**_outcome_fields(order), refunded=amount))
+    else:
+        Order.objects.filter(pk=order.pk).update(refunded=amount, updated_at=timezone.now())
+
+
+def orders_expire(*, batch: int = 200) -> int:
+    """Reject orders pending past their deadline (the debit never answered)."""
+    expired = 0
+    with transaction.atomic():
+        due = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PENDING, deadline_at__lte=timezone.now())
+            .order_by("deadline_at")[:batch]
+        )
+        for order in due:
+            if order_move(order, to=Status.REJECTED, reason=Order.Reason.TIMEOUT):
+                _publish(order, OrderRejected(**_outcome_fields(order), reason="timeout"))
+                expired += 1
+    if expired:
+        logger.warning("rejected %d orders pending past their deadline", expired)
+    return expired
