@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint format
+.PHONY: install run test lint format newman e2e
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+newman:  ## the Postman suite against a running stack: make newman BASE_URL=http://127.0.0.1:8000
+	BASE_URL=$(or $(BASE_URL),http://127.0.0.1:8000) scripts/newman.sh
+
+e2e: install  ## start the stack on its own port, run the Postman suite against it, stop it
+	scripts/e2e.sh
