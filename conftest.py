@@ -35,6 +35,62 @@ def eventually(
         time.sleep(interval)
 
 
+class RedisServer:
+    """The tests' own Redis server (it keeps nothing on disk), which a test may restart."""
+
+    def __init__(self, port: int, logdir: Path) -> None:
+        self.port = port
+        self.logdir = logdir
+        self.proc: subprocess.Popen | None = None
+
+    def ping(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> None:
+        log = open(self.logdir / "redis.log", "ab")  # noqa: SIM115 - kept open by the child
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.logdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        eventually(self.ping, timeout=10, what=f"Redis on port {self.port}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()  # like a crash: nothing is saved, and this server saves nothing
+            self.proc.wait()
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server() -> Iterator[RedisServer]:
+    logdir = Path(tempfile.mkdtemp(prefix="redis-", dir=os.environ.get("TEST_LOG_DIR")))
+    server = RedisServer(settings.TEST_REDIS_PORT, logdir)
+    if not server.ping():
+        server.start()
+    yield server
+    server.stop()
+
+
 class Workers:
     """The worker processes of one test session; a test may stop and restart one domain's."""
 
@@ -76,11 +132,21 @@ class Workers:
             "INFO",
         ]
 
-    def start(self, *names: str) -> None:
+    def start(self, *names: str, **extra_env: str) -> None:
         for name in names:
             log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
+            env = {
+                **self.env,
+                **extra_env,
+                "DATABASE_URL": f"{self.env['DATABASE_URL']}?application_name=worker-{name}",
+            }
             self.procs[name] = subprocess.Popen(
-                self._command(name), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self._command(name),
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.wait_ready([n for n in names if n != "beat"])
 
@@ -100,10 +166,14 @@ class Workers:
                 raise RuntimeError(f"workers not ready after {timeout}s: {sorted(wanted)}")
 
     def stop(self, *names: str, sig: int = signal.SIGTERM) -> None:
-        """Stop these processes (warm shutdown by default; SIGKILL for a crash), all at once."""
+        """Stop these processes (warm shutdown by default; SIGKILL: a crash of the worker and
+        its pool), all at once."""
         stopping = [self.procs.pop(name) for name in names if name in self.procs]
         for proc in stopping:
-            proc.send_signal(sig)
+            if sig == signal.SIGKILL:
+                os.killpg(proc.pid, signal.SIGKILL)
+            else:
+                proc.send_signal(sig)
         for proc in stopping:
             try:
                 proc.wait(timeout=20)
@@ -124,7 +194,9 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def workers(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Workers]:
+def workers(
+    django_db_setup: Any, django_db_blocker: Any, redis_server: RedisServer
+) -> Iterator[Workers]:
     """One worker per domain queue plus beat, consuming the test Redis, writing the test DB."""
     for url in (settings.CELERY_BROKER_URL, settings.REPLY_REDIS_URL):
         redis.Redis.from_url(url).flushdb()
@@ -145,6 +217,16 @@ def workers(django_db_setup: Any, django_db_blocker: Any) -> Iterator[Workers]:
     finally:
         pool.stop_all()
         print(f"\nworker logs: {logdir}")
+
+
+@pytest.fixture
+def live(workers: Workers, transactional_db: None) -> Iterator[Workers]:
+    """The workers, for one test on a committed database; at the end the test waits until all
+    it sent has been applied, so nothing of it arrives in the next test's database."""
+    yield workers
+    from tests.invariants import quiesce
+
+    quiesce()
 
 
 @pytest.fixture

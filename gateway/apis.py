@@ -171,7 +171,8 @@ class RegisterApi(APIView):
         )
         with transaction.atomic():
             send(REGISTER, request=request, event=event, user_id=None)
-        return answer(REGISTER, request=request)
+        status_url = reverse("register-status", args=[request._request.correlation_id])
+        return answer(REGISTER, request=request, location=status_url)
 
 
 class DepositApi(APIView):
@@ -334,9 +335,7 @@ class OrderCancelApi(APIView):
 
 
 class OperationApi(APIView):
-    """The outcome of a request that was answered 202."""
-
-    permission_classes = (AllowAny,)
+    """The outcome of one of the caller's requests that was answered 202."""
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
@@ -346,19 +345,15 @@ class OperationApi(APIView):
         result = serializers.DictField(allow_null=True)
 
     @extend_schema(responses=OutputSerializer)
-    def get(self, request: Request, operation_id: str) -> Response:
+    def get(self, request: Request, operation_id: UUID) -> Response:
         found = replies.operation_get(operation_id)
-        if found is None:
-            raise NotFound()
-        meta, answers = found
-        owner = meta.get("user_id")
-        caller = getattr(request.user, "id", None)
-        if owner is not None and str(caller) != owner:
+        if found is None or not self.visible(found[0], request):
             raise NotFound()  # another user's request does not exist for this caller
+        meta, answers = found
         op = operation_for(meta["kind"])
         settled = op.settled_by(answers) if op else None
         body = {
-            "id": operation_id,
+            "id": str(operation_id),
             "kind": meta["kind"],
             "status": "pending",
             "status_code": None,
@@ -370,3 +365,16 @@ class OperationApi(APIView):
                 status="succeeded" if code < 400 else "failed", status_code=code, result=result
             )
         return Response(body)
+
+    def visible(self, meta: dict, request: Request) -> bool:
+        return meta.get("user_id") is not None and meta["user_id"] == str(request.user.id)
+
+
+class RegistrationStatusApi(OperationApi):
+    """The outcome of a registration that was answered 202 (no account yet, so no token)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def visible(self, meta: dict, request: Request) -> bool:
+        return meta["kind"] == REGISTER.kind

@@ -6,6 +6,7 @@ answered 202 can read its outcome later). No table of another domain is read.
 """
 
 import json
+import logging
 import time
 from functools import cache
 from typing import Any
@@ -15,6 +16,8 @@ import redis
 from django.conf import settings
 
 from kernel.events import Envelope
+
+logger = logging.getLogger(__name__)
 
 REPLY_TTL = 300  # an answer nobody waits for is dropped after this long
 
@@ -39,7 +42,11 @@ def operation_start(*, correlation_id: UUID, kind: str, user_id: UUID | str | No
     pipe = client().pipeline()
     pipe.hset(key, "_meta", meta)
     pipe.expire(key, settings.GATEWAY_OPERATION_TTL)
-    pipe.execute()
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        # The request still goes on; only its /operation/ page will be missing.
+        logger.warning("could not record operation %s", correlation_id, exc_info=True)
 
 
 def answer(envelope: Envelope) -> None:
@@ -59,7 +66,12 @@ def wait(*, correlation_id: UUID, types: set[str], timeout: float | None = None)
     deadline = time.monotonic() + (settings.GATEWAY_REPLY_TIMEOUT if timeout is None else timeout)
     key = _reply_key(correlation_id)
     while (remaining := deadline - time.monotonic()) > 0:
-        item = client().blpop([key], timeout=max(remaining, 0.01))
+        try:
+            item = client().blpop([key], timeout=max(remaining, 0.01))
+        except redis.RedisError:
+            # No reply channel: answer 202 and let the client read the outcome later.
+            logger.warning("reply channel unavailable for %s", correlation_id, exc_info=True)
+            return None
         if item is None:
             return None
         envelope = Envelope.model_validate_json(item[1])
@@ -70,7 +82,11 @@ def wait(*, correlation_id: UUID, types: set[str], timeout: float | None = None)
 
 def operation_get(correlation_id: UUID | str) -> tuple[dict[str, Any], dict[str, Envelope]] | None:
     """The request's description and the answers filed for it so far, or None if unknown."""
-    raw = client().hgetall(_operation_key(correlation_id))
+    try:
+        raw = client().hgetall(_operation_key(correlation_id))
+    except redis.RedisError:
+        logger.warning("operation store unavailable for %s", correlation_id, exc_info=True)
+        return None
     if "_meta" not in raw:
         return None
     meta = json.loads(raw.pop("_meta"))

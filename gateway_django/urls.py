@@ -5,7 +5,14 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.apis import AccountApi, LedgerListApi
-from gateway.apis import DepositApi, OperationApi, OrderCancelApi, OrderCreateApi, RegisterApi
+from gateway.apis import (
+    DepositApi,
+    OperationApi,
+    OrderCancelApi,
+    OrderCreateApi,
+    RegisterApi,
+    RegistrationStatusApi,
+)
 from gateway_django.health import healthz, readyz
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi, OrderListApi
@@ -22,6 +29,7 @@ class OrderApi(OrderCreateApi, OrderListApi):
 
 urlpatterns = [
     path("register/", RegisterApi.as_view(), name="register"),
+    path("register/<uuid:operation_id>/", RegistrationStatusApi.as_view(), name="register-status"),
     path("login/", LoginApi.as_view(), name="login"),
     path("token/refresh/", TokenRefreshApi.as_view(), name="token-refresh"),
     path("me/", MeApi.as_view(), name="me"),

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
+from uuid import UUID
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 
 from kernel.context import message_context
 from kernel.events import CATALOG, Envelope, Event
-from kernel.models import DeadLetter, InboxEvent
+from kernel.models import DeadLetter, DeliveryFailure, InboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,15 @@ def handles(
 
 def registered() -> dict[tuple[str, str], Handler]:
     return dict(_HANDLERS)
+
+
+def inbox_pairs() -> list[tuple[str, str]]:
+    """(event type, consumer) for every handler that records its events in the inbox."""
+    return sorted((name, consumer) for (consumer, name), h in _HANDLERS.items() if h.inbox)
+
+
+def inbox_consumers(event_type: str) -> list[str]:
+    return [consumer for name, consumer in inbox_pairs() if name == event_type]
 
 
 class PoisonMessage(Exception):
@@ -126,11 +136,7 @@ def dead_letter(
     consumer: str, message: Any, *, reason: str, error: str, attempts: int = 1
 ) -> DeadLetter:
     envelope = message if isinstance(message, dict) else {}
-    event_id = envelope.get("id")
-    try:
-        Envelope.model_validate(envelope)
-    except ValidationError:
-        event_id = None
+    event_id = envelope.get("id") if _is_uuid(envelope.get("id")) else None
     logger.error("dead letter for %s (%s): %s", consumer, reason, error)
     return DeadLetter.objects.create(
         consumer=consumer,
@@ -143,9 +149,32 @@ def dead_letter(
     )
 
 
+def failure_record(consumer: str, message: Any, *, attempt: int, error: str) -> None:
+    """Note a failed attempt; best effort, since the database may be what failed."""
+    envelope = message if isinstance(message, dict) else {}
+    try:
+        DeliveryFailure.objects.create(
+            consumer=consumer,
+            event_id=envelope.get("id") if _is_uuid(envelope.get("id")) else None,
+            event_type=str(envelope.get("type", ""))[:100],
+            attempt=attempt,
+            error=error[:10_000],
+        )
+    except Exception:
+        logger.warning("could not record the failure of %s on %s", consumer, envelope.get("id"))
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def purge(*, days: int | None = None) -> int:
     keep = settings.MESSAGING_RETENTION_DAYS if days is None else days
-    deleted, _ = InboxEvent.objects.filter(
-        received_at__lt=timezone.now() - timedelta(days=keep)
-    ).delete()
+    cutoff = timezone.now() - timedelta(days=keep)
+    deleted, _ = InboxEvent.objects.filter(received_at__lt=cutoff).delete()
+    DeliveryFailure.objects.filter(failed_at__lt=cutoff).delete()
     return deleted

@@ -15,6 +15,11 @@ class OutboxEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveIntegerField(default=0)
+    # The sweep's bookkeeping: when the event was last handed to the broker, how often it was
+    # sent again to a consumer that had not applied it, and when every consumer had.
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    redeliveries = models.PositiveIntegerField(default=0)
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -22,6 +27,11 @@ class OutboxEvent(models.Model):
                 fields=["created_at"],
                 name="outbox_undispatched_idx",
                 condition=Q(dispatched_at__isnull=True),
+            ),
+            models.Index(
+                fields=["last_sent_at"],
+                name="outbox_unsettled_idx",
+                condition=Q(dispatched_at__isnull=False, settled_at__isnull=True),
             ),
             models.Index(fields=["correlation_id"], name="outbox_correlation_idx"),
         ]
@@ -52,6 +62,26 @@ class InboxEvent(models.Model):
         return f"{self.consumer}: {self.event_type} {self.event_id}"
 
 
+class DeliveryFailure(models.Model):
+    """One failed attempt of a consumer to apply an event (it is retried, or dead-lettered)."""
+
+    consumer = models.CharField(max_length=50)
+    event_id = models.UUIDField(null=True, blank=True)
+    event_type = models.CharField(max_length=100, blank=True)
+    attempt = models.PositiveIntegerField()
+    error = models.TextField()
+    failed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["event_id", "consumer"], name="failure_event_idx"),
+            models.Index(fields=["failed_at"], name="failure_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consumer}: {self.event_type} attempt {self.attempt}"
+
+
 class DeadLetter(models.Model):
     """A message a consumer could not apply: malformed, unknown, or failing past its retries."""
 
@@ -60,6 +90,7 @@ class DeadLetter(models.Model):
         UNKNOWN_TYPE = "unknown_type"
         UNSUPPORTED_VERSION = "unsupported_version"
         FAILED = "failed"
+        UNDELIVERED = "undelivered"
 
     consumer = models.CharField(max_length=50)
     event_id = models.UUIDField(null=True, blank=True)

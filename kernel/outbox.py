@@ -7,13 +7,14 @@ from uuid import uuid4
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import DateTimeField, F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from kernel import context
+from kernel import context, inbox
 from kernel.events import CATALOG, Envelope, Event
-from kernel.models import OutboxEvent
+from kernel.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,21 @@ def publish(event: Event) -> Envelope:
     return envelope
 
 
+def send_to(consumer: str, message: dict) -> None:
+    current_app.send_task(DELIVER_TASK, args=(consumer, message), queue=consumer)
+
+
 def send(message: dict) -> None:
     """Hand one envelope to the broker: one task per consuming domain, on that domain's queue."""
     for consumer in CATALOG[message["type"]].consumers:
-        current_app.send_task(DELIVER_TASK, args=(consumer, message), queue=consumer)
+        send_to(consumer, message)
+
+
+def _mark_sent(ids: list) -> None:
+    now = timezone.now()
+    OutboxEvent.objects.filter(id__in=ids, dispatched_at__isnull=True).update(
+        dispatched_at=now, last_sent_at=now, dispatch_attempts=F("dispatch_attempts") + 1
+    )
 
 
 def dispatch(messages: Iterable[dict]) -> None:
@@ -64,9 +76,7 @@ def dispatch(messages: Iterable[dict]) -> None:
         sent.append(message["id"])
     if sent:
         try:
-            OutboxEvent.objects.filter(id__in=sent, dispatched_at__isnull=True).update(
-                dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1
-            )
+            _mark_sent(sent)
         except Exception:
             # Sent but not marked: the relay sends it again and the inbox drops the copy.
             logger.exception("could not mark %d outbox rows dispatched", len(sent))
@@ -96,19 +106,111 @@ def relay(*, older_than: float | None = None, batch: int | None = None) -> int:
                 break
             sent.append(row_id)
         if sent:
-            OutboxEvent.objects.filter(id__in=sent).update(
-                dispatched_at=timezone.now(), dispatch_attempts=F("dispatch_attempts") + 1
-            )
+            _mark_sent(sent)
     if sent:
         logger.warning("outbox relay re-dispatched %d events", len(sent))
     return len(sent)
 
 
+def _settle_applied() -> int:
+    """Mark settled every sent event that each of its inbox consumers has applied (one query)."""
+    pairs = inbox.inbox_pairs()
+    outbox_table, inbox_table = OutboxEvent._meta.db_table, InboxEvent._meta.db_table
+    expected = (
+        "SELECT * FROM (VALUES " + ", ".join(["(%s, %s)"] * len(pairs)) + ") AS e(type, consumer)"
+        if pairs
+        else "SELECT NULL::text AS type, NULL::text AS consumer WHERE false"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {outbox_table} o SET settled_at = now()
+                WHERE o.dispatched_at IS NOT NULL AND o.settled_at IS NULL
+                  AND NOT EXISTS (
+                    SELECT 1 FROM ({expected}) e
+                    WHERE e.type = o.type AND NOT EXISTS (
+                      SELECT 1 FROM {inbox_table} i
+                      WHERE i.consumer = e.consumer AND i.event_id = o.id))""",
+            [value for pair in pairs for value in pair],
+        )
+        return cursor.rowcount
+
+
+def sweep(*, after: float | None = None, batch: int | None = None) -> dict[str, int]:
+    """Send again what a consumer has not applied long after it was sent.
+
+    The broker can lose a message that was sent (Redis restarted empty; a worker killed with
+    the message unacknowledged, which Redis would only give back after its visibility timeout).
+    An event counts as applied by a consumer when its inbox row exists. Events still missing a
+    consumer are sent again to that consumer only, spaced exponentially (``after`` · 2^n), up to
+    ``OUTBOX_MAX_REDELIVERIES`` times, then dead-lettered as undelivered. A consumer that is
+    retrying the event (a recent delivery failure) is left to its retries.
+    """
+    base = settings.OUTBOX_REDELIVER_AFTER if after is None else after
+    limit = batch or settings.OUTBOX_RELAY_BATCH
+    now = timezone.now()
+    settled = _settle_applied()
+    resent = undelivered = 0
+    with transaction.atomic():
+        due = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(dispatched_at__isnull=False, settled_at__isnull=True)
+            .alias(
+                due_at=RawSQL(
+                    "last_sent_at + make_interval(secs => %s * power(2, redeliveries))",
+                    (base,),
+                    output_field=DateTimeField(),
+                )
+            )
+            .filter(due_at__lte=now)
+            .order_by("last_sent_at")[:limit]
+        )
+        ids = [row.id for row in due]
+        done = set(InboxEvent.objects.filter(event_id__in=ids).values_list("consumer", "event_id"))
+        done |= set(DeadLetter.objects.filter(event_id__in=ids).values_list("consumer", "event_id"))
+        retrying = set(
+            DeliveryFailure.objects.filter(
+                event_id__in=ids,
+                failed_at__gte=now - timedelta(seconds=settings.DELIVERY_BACKOFF_MAX * 2 + 10),
+            ).values_list("consumer", "event_id")
+        )
+        finished = []
+        for row in due:
+            waiting = [c for c in inbox.inbox_consumers(row.type) if (c, row.id) not in done]
+            missing = [c for c in waiting if (c, row.id) not in retrying]
+            if not waiting:
+                finished.append(row.id)
+            elif not missing:
+                continue
+            elif row.redeliveries >= settings.OUTBOX_MAX_REDELIVERIES:
+                for consumer in missing:
+                    inbox.dead_letter(
+                        consumer,
+                        row.envelope,
+                        reason=DeadLetter.Reason.UNDELIVERED,
+                        error=f"not applied after {row.redeliveries} redeliveries",
+                        attempts=row.redeliveries + 1,
+                    )
+                finished.append(row.id)
+                undelivered += 1
+            else:
+                for consumer in missing:
+                    send_to(consumer, row.envelope)
+                OutboxEvent.objects.filter(pk=row.pk).update(
+                    last_sent_at=now, redeliveries=F("redeliveries") + 1
+                )
+                resent += 1
+        if finished:
+            OutboxEvent.objects.filter(id__in=finished).update(settled_at=now)
+    if resent or undelivered:
+        logger.warning("outbox sweep sent %d events again; %d given up", resent, undelivered)
+    return {"settled": settled + len(finished), "resent": resent, "undelivered": undelivered}
+
+
 def purge(*, days: int | None = None) -> int:
-    """Forget dispatched outbox rows older than the retention period."""
+    """Forget settled outbox rows older than the retention period."""
     keep = settings.MESSAGING_RETENTION_DAYS if days is None else days
     cutoff = timezone.now() - timedelta(days=keep)
     deleted, _ = OutboxEvent.objects.filter(
-        dispatched_at__isnull=False, created_at__lt=cutoff
+        settled_at__isnull=False, created_at__lt=cutoff
     ).delete()
     return deleted

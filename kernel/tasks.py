@@ -3,9 +3,10 @@
 import logging
 from typing import Any
 
+import redis
 from celery import Task, shared_task
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import close_old_connections
 from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -16,7 +17,14 @@ logger = logging.getLogger(__name__)
 
 # Faults of the infrastructure, worth retrying soon; anything else is retried too (a handler
 # may meet a lock timeout or a bug fixed by a deploy), but a poison message never is.
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
 
 
 def backoff(retries: int) -> int:
@@ -37,13 +45,19 @@ def deliver(self: Task, consumer: str, message: Any) -> str:
         inbox.dead_letter(consumer, message, reason=exc.reason, error=str(exc))
         return "dead-letter"
     except Exception as exc:
-        if isinstance(exc, TRANSIENT):
-            # A cut connection must not be reused by the retry.
-            for conn in connections.all(initialized_only=True):
-                conn.close_if_unusable_or_obsolete()
-            close_old_connections()
+        transient = isinstance(exc, TRANSIENT)
+        if transient:
+            close_old_connections()  # a cut connection must not be reused by the retry
         attempts = self.request.retries + 1
-        if attempts > settings.DELIVERY_MAX_RETRIES:
+        inbox.failure_record(
+            consumer, message, attempt=attempts, error=f"{type(exc).__name__}: {exc}"
+        )
+        # The infrastructure coming back is worth waiting for much longer than a handler that
+        # fails by itself; neither waits forever.
+        limit = (
+            settings.DELIVERY_MAX_TRANSIENT_RETRIES if transient else settings.DELIVERY_MAX_RETRIES
+        )
+        if attempts > limit:
             logger.exception("%s gave up on %s after %d attempts", consumer, message, attempts)
             inbox.dead_letter(
                 consumer,
@@ -61,6 +75,11 @@ def deliver(self: Task, consumer: str, message: Any) -> str:
 @shared_task(name="kernel.relay_outbox", acks_late=True)
 def relay_outbox() -> int:
     return outbox.relay()
+
+
+@shared_task(name="kernel.sweep_outbox", acks_late=True)
+def sweep_outbox() -> dict[str, int]:
+    return outbox.sweep()
 
 
 @shared_task(name="kernel.purge_messages", acks_late=True)

@@ -11,6 +11,7 @@ own.)
 from collections import Counter, defaultdict
 from decimal import Decimal
 
+import pytest
 from django.db.models import Sum
 
 from billing.models import Account, LedgerEntry
@@ -35,16 +36,31 @@ def assert_money_invariants() -> None:
         )
 
 
-def _settled() -> bool:
-    """Every order terminal, every late debit refunded, every outcome email stored."""
-    orders = list(Order.objects.all())
-    if any(order.status not in TERMINAL for order in orders):
-        return False
+def _unsettled() -> list[str]:
+    """What still keeps the sagas from their end: orders not terminal, late debits not refunded,
+    outcome emails missing, orders requested that the orders domain never created."""
+    from kernel.models import OutboxEvent
+
+    problems = []
+    orders = {str(order.id): order for order in Order.objects.all()}
+    requested = OutboxEvent.objects.filter(type="OrderRequested").values_list(
+        "envelope__payload__order_id", flat=True
+    )
+    problems += [
+        f"order {order_id} requested, never created"
+        for order_id in requested
+        if order_id not in orders
+    ]
     net = _net_by_order()
-    if any(o.status != Order.Status.CONFIRMED and net.get(o.id, ZERO) != ZERO for o in orders):
-        return False
     emails = _emails_by_order()
-    return all(emails.get(o.id, Counter()).keys() >= OUTCOME_EMAILS[o.status] for o in orders)
+    for order in orders.values():
+        if order.status not in TERMINAL:
+            problems.append(f"{order} not terminal")
+        elif order.status != Order.Status.CONFIRMED and net.get(order.id, ZERO) != ZERO:
+            problems.append(f"{order} nets {net[order.id]}")
+        elif not emails.get(order.id, Counter()).keys() >= OUTCOME_EMAILS[order.status]:
+            problems.append(f"{order} has emails {dict(emails.get(order.id, {}))}")
+    return problems
 
 
 def _net_by_order() -> dict:
@@ -66,7 +82,12 @@ def _emails_by_order() -> dict:
 
 def assert_invariants(*, timeout: float = 30.0) -> dict[str, int]:
     """Wait for the sagas in flight to settle, then check every invariant. Returns the outcomes."""
-    eventually(_settled, timeout=timeout, interval=0.2, what="every saga to settle")
+    try:
+        eventually(
+            lambda: not _unsettled(), timeout=timeout, interval=0.2, what="every saga to settle"
+        )
+    except pytest.fail.Exception:
+        pytest.fail(f"sagas not settled after {timeout}s: {_unsettled()[:10]}")
     assert_money_invariants()
     net = _net_by_order()
     debits = Counter(LedgerEntry.objects.filter(kind="debit").values_list("reference", flat=True))
@@ -85,3 +106,42 @@ def assert_invariants(*, timeout: float = 30.0) -> dict[str, int]:
         assert set(sent) == OUTCOME_EMAILS[order.status], (order, sent)
         assert all(count == 1 for count in sent.values()), (order, sent)
     return dict(outcomes)
+
+
+def saga_report(scenario: str) -> dict:
+    """Check the invariants, then print (and return) what the scenario did to the sagas."""
+    from django.db.models import F
+
+    from kernel.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
+
+    outcomes = assert_invariants(timeout=90)
+    refunded = set(LedgerEntry.objects.filter(kind="refund").values_list("reference", flat=True))
+    report = {
+        "sagas": Order.objects.count(),
+        "outcomes": outcomes,
+        "retried": DeliveryFailure.objects.count(),
+        "redelivered": (
+            InboxEvent.objects.filter(deliveries__gt=1).aggregate(n=Sum(F("deliveries") - 1))["n"]
+            or 0
+        )
+        + (OutboxEvent.objects.aggregate(n=Sum("redeliveries"))["n"] or 0),
+        "compensated": len(refunded),
+        "dead_letters": DeadLetter.objects.count(),
+        "lost": Order.objects.exclude(status__in=TERMINAL).count(),
+    }
+    print(f"\n[{scenario}] " + ", ".join(f"{key}: {value}" for key, value in report.items()))
+    assert report["lost"] == 0
+    return report
+
+
+def quiesce(*, timeout: float = 60.0) -> None:
+    """Wait until every event sent so far is applied by all its consumers (or dead-lettered),
+    so that nothing of one test arrives in the next one's database."""
+    from kernel.models import OutboxEvent
+
+    eventually(
+        lambda: not OutboxEvent.objects.filter(settled_at__isnull=True).exists(),
+        timeout=timeout,
+        interval=0.2,
+        what="every event to be applied",
+    )

@@ -12,7 +12,7 @@ from kernel.models import InboxEvent, OutboxEvent
 from tests.flows import balance, customer, deposit
 from tests.invariants import assert_money_invariants
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("workers")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 
 
 def test_deposit_credits_the_account_and_writes_the_ledger(api):

@@ -9,7 +9,7 @@ from tests.flows import PASSWORD, login, register, unique_name
 from tests.invariants import assert_money_invariants
 from users.models import User
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("workers")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 
 
 def test_register_creates_user_account_and_welcome_email(api):

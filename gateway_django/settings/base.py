@@ -127,6 +127,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 DOMAIN_QUEUES = ("gateway", "users", "billing", "orders", "notifications")
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
+CELERY_BROKER_TRANSPORT = "kernel.broker:Transport"  # Redis, with a reconnect fault contained
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message not acknowledged within this time is delivered again: every countdown and
@@ -154,14 +155,25 @@ OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=5.0)
 # A row younger than this is still being dispatched by the process that wrote it.
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=10.0)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
+# An event a consumer has not applied this long after it was sent is sent to it again (the
+# broker lost it), then after twice as long, and so on, at most OUTBOX_MAX_REDELIVERIES times.
+OUTBOX_REDELIVER_AFTER = env.float("OUTBOX_REDELIVER_AFTER", default=30.0)
+OUTBOX_MAX_REDELIVERIES = env.int("OUTBOX_MAX_REDELIVERIES", default=8)
 MESSAGING_RETENTION_DAYS = env.int("MESSAGING_RETENTION_DAYS", default=7)
 # Retries of a failing handler: exponential backoff from 1 s, capped, then a dead letter.
 DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=6)
+# Database or Redis unreachable: retried for longer (about an hour at the capped backoff).
+DELIVERY_MAX_TRANSIENT_RETRIES = env.int("DELIVERY_MAX_TRANSIENT_RETRIES", default=60)
 DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=60)
 
 CELERY_BEAT_SCHEDULE = {
     "outbox-relay": {
         "task": "kernel.relay_outbox",
+        "schedule": schedule(OUTBOX_RELAY_INTERVAL),
+        "options": {"queue": "gateway", "expires": OUTBOX_RELAY_INTERVAL * 2},
+    },
+    "outbox-sweep": {
+        "task": "kernel.sweep_outbox",
         "schedule": schedule(OUTBOX_RELAY_INTERVAL),
         "options": {"queue": "gateway", "expires": OUTBOX_RELAY_INTERVAL * 2},
     },

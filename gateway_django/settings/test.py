@@ -5,16 +5,21 @@ from .base import env
 
 SECRET_KEY = "test-only-not-a-secret-0123456789abcdef"
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/14")
-REPLY_REDIS_URL = env("REPLY_REDIS_URL", default="redis://127.0.0.1:6379/15")
+# A Redis server of the tests' own (conftest.py starts it), so the fault tests can restart it.
+TEST_REDIS_PORT = env.int("TEST_REDIS_PORT", default=6390)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{TEST_REDIS_PORT}/0")
+REPLY_REDIS_URL = env("REPLY_REDIS_URL", default=f"redis://127.0.0.1:{TEST_REDIS_PORT}/1")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=2.0)
 CELERY_BEAT_SCHEDULE["outbox-relay"]["schedule"] = OUTBOX_RELAY_INTERVAL  # noqa: F405
+CELERY_BEAT_SCHEDULE["outbox-sweep"]["schedule"] = OUTBOX_RELAY_INTERVAL  # noqa: F405
+OUTBOX_REDELIVER_AFTER = env.float("OUTBOX_REDELIVER_AFTER", default=3.0)
 CELERY_BEAT_SCHEDULE["orders-expire-pending"]["schedule"] = 1.0  # noqa: F405
 ORDER_PENDING_TIMEOUT = env.int("ORDER_PENDING_TIMEOUT", default=8)
 DELIVERY_BACKOFF_MAX = env.int("DELIVERY_BACKOFF_MAX", default=2)
+DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=3)
 GATEWAY_REPLY_TIMEOUT = env.float("GATEWAY_REPLY_TIMEOUT", default=10.0)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False

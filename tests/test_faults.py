@@ -1,0 +1,228 @@
+"""Faults injected into the real stack: killed workers, Redis restarted empty, database
+connections cut, a handler that keeps failing. Nothing may be lost or applied twice; each
+scenario ends with the design's invariants and prints what happened to the sagas."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import psycopg2
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from billing.models import LedgerEntry
+from conftest import eventually
+from kernel.models import DeadLetter
+from notifications.models import Contact, Notification
+from orders.models import Order
+from tests.flows import balance, customer, deposit
+from tests.invariants import saga_report
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
+
+
+def db_session():
+    """A connection of its own, to hold locks or cut other sessions while the test goes on."""
+    db = settings.DATABASES["default"]
+    conn = psycopg2.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+    )
+    conn.autocommit = False
+    return conn
+
+
+def waiting_on_a_lock(worker: str) -> bool:
+    with db_session() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE application_name = %s AND wait_event_type = 'Lock'",
+            [f"worker-{worker}"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def place_orders(clients, count: int, price: str, *, spread: float = 0.0) -> list[dict]:
+    """Place ``count`` orders at once (round robin over the clients); the answers, 201 or 202."""
+
+    def place(i: int) -> dict:
+        time.sleep(spread * i / count)
+        try:
+            response = clients[i % len(clients)].post("/order/", {"price": price}, format="json")
+            assert response.status_code in (201, 202), response.content
+            return response.json()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=min(count, 25)) as pool:
+        return list(pool.map(place, range(count)))
+
+
+def test_billing_killed_in_the_middle_of_a_debit(api, workers, settings):
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+    alice = customer(api)
+    deposit(alice.client, "100.00")
+    lock = db_session()
+    try:
+        with lock.cursor() as cursor:  # billing's debit will wait on the account's row lock
+            cursor.execute(
+                "SELECT 1 FROM billing_account WHERE user_id = %s FOR UPDATE", [alice.user_id]
+            )
+        placed = alice.client.post("/order/", {"price": "30.00"}, format="json")
+        assert placed.status_code == 202
+        eventually(lambda: waiting_on_a_lock("billing"), what="billing to be mid-debit")
+        workers.stop("billing", sig=9)
+    finally:
+        lock.rollback()
+        lock.close()
+    workers.start("billing")
+
+    order = eventually(
+        lambda: Order.objects.filter(status="confirmed").first(),
+        timeout=30,
+        what="the debit to be delivered again and the order confirmed",
+    )
+    assert str(order.id) == placed.json()["id"]
+    assert LedgerEntry.objects.filter(kind="debit").count() == 1
+    assert balance(alice.client) == Decimal("70.00")
+    saga_report("billing killed mid-debit")
+
+
+def test_orders_killed_in_the_middle_of_a_confirmation(api, workers, settings):
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+    alice = customer(api)
+    deposit(alice.client, "100.00")
+    account_lock, order_lock = db_session(), db_session()
+    try:
+        with account_lock.cursor() as cursor:  # hold billing back until the order row is held
+            cursor.execute(
+                "SELECT 1 FROM billing_account WHERE user_id = %s FOR UPDATE", [alice.user_id]
+            )
+        placed = alice.client.post("/order/", {"price": "30.00"}, format="json")
+        order_id = placed.json()["id"]
+        eventually(lambda: Order.objects.filter(pk=order_id).exists(), what="the order")
+        with order_lock.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM orders_order WHERE id = %s FOR UPDATE", [order_id])
+        account_lock.rollback()  # billing debits; orders waits on the order row to confirm it
+        eventually(lambda: waiting_on_a_lock("orders"), what="orders to be mid-confirmation")
+        workers.stop("orders", sig=9)
+    finally:
+        account_lock.rollback()
+        account_lock.close()
+        order_lock.rollback()
+        order_lock.close()
+    workers.start("orders")
+
+    eventually(
+        lambda: Order.objects.get(pk=order_id).status == "confirmed",
+        timeout=30,
+        what="the confirmation to be delivered again",
+    )
+    assert LedgerEntry.objects.filter(kind="debit").count() == 1
+    assert balance(alice.client) == Decimal("70.00")
+    report = saga_report("orders killed mid-confirmation")
+    assert report["redelivered"] >= 1
+
+
+def test_redis_restarted_empty_under_load(api, redis_server, workers, settings):
+    settings.GATEWAY_REPLY_TIMEOUT = 2.0
+    buyers = [customer(api) for _ in range(4)]
+    for buyer in buyers:
+        deposit(buyer.client, "200.00")
+    clients = [buyer.client for buyer in buyers]
+
+    restarted = threading.Timer(0.6, redis_server.restart)
+    restarted.start()
+    answers = place_orders(clients, 60, "15.00", spread=2.0)
+    restarted.join()
+
+    assert len(answers) == 60
+    eventually(
+        lambda: Order.objects.count() == 60,
+        timeout=60,
+        what="every order to reach the orders domain",
+    )
+    report = saga_report("Redis restarted empty under load")
+    # Orders whose messages Redis lost may have timed out meanwhile; none may overdraw.
+    assert report["outcomes"].get("confirmed", 0) <= 52  # 4 buyers x floor(200 / 15)
+    assert sum(report["outcomes"].values()) == 60
+    assert all(proc.poll() is None for proc in workers.procs.values()), "a worker died"
+
+
+def test_database_connections_cut_under_load(api, settings):
+    settings.GATEWAY_REPLY_TIMEOUT = 2.0
+    buyers = [customer(api) for _ in range(3)]
+    for buyer in buyers:
+        deposit(buyer.client, "100.00")
+
+    stop = threading.Event()
+
+    def cut() -> None:
+        killer = db_session()
+        killer.autocommit = True
+        with killer.cursor() as cursor:
+            while not stop.wait(0.15):
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'worker-%%'"
+                )
+        killer.close()
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    try:
+        place_orders([b.client for b in buyers], 30, "10.00", spread=1.5)
+    finally:
+        stop.set()
+        cutter.join()
+
+    report = saga_report("database connections cut under load")
+    assert report["outcomes"] == {"confirmed": 30}
+    assert report["retried"] > 0
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_and_replayable(api, admin_client):
+    alice = customer(api)
+    deposit(alice.client, "100.00")
+    ghost = customer(api)
+    # The ghost's contact is lost: notifications fails on every letter for them.
+    Contact.objects.filter(user_id=ghost.user_id).delete()
+    deposit(ghost.client, "10.00")
+
+    ghost_order = ghost.client.post("/order/", {"price": "5.00"}, format="json").json()
+    other = alice.client.post("/order/", {"price": "20.00"}, format="json").json()
+
+    assert other["status"] == "confirmed"  # the rest of the traffic goes on
+    eventually(
+        lambda: Notification.objects.filter(reference=other["id"]).exists(),
+        what="the letter of the healthy order",
+    )
+    letter = eventually(
+        lambda: DeadLetter.objects.filter(consumer="notifications", reason="failed").first(),
+        timeout=30,
+        what="the failing letter to become a dead letter",
+    )
+    assert letter.event_type == "OrderConfirmed"
+    assert letter.attempts == settings.DELIVERY_MAX_RETRIES + 1
+    page = admin_client.get("/admin/kernel/deadletter/")
+    assert page.status_code == 200 and b"OrderConfirmed" in page.content
+
+    # An operator repairs the data, then replays the message from the admin.
+    Contact.objects.create(user_id=ghost.user_id, username=ghost.username, email=ghost.email)
+    response = admin_client.post(
+        "/admin/kernel/deadletter/", {"action": "replay_selected", "_selected_action": [letter.pk]}
+    )
+    assert response.status_code == 302
+    eventually(
+        lambda: Notification.objects.filter(reference=ghost_order["id"]).exists(),
+        what="the replayed letter",
+    )
+    letter.refresh_from_db()
+    assert letter.replayed_at is not None
+    report = saga_report("a handler that keeps failing")
+    assert report["retried"] >= settings.DELIVERY_MAX_RETRIES + 1
