@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -16,6 +16,7 @@ class SignedMoneyField(serializers.Field):
 
 
 class AccountApi(APIView):
+    @extend_schema_serializer(component_name="Account")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         user_id = serializers.UUIDField()
@@ -32,6 +33,7 @@ class AccountApi(APIView):
 
 
 class LedgerListApi(ListAPIView):
+    @extend_schema_serializer(component_name="LedgerEntry")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         kind = serializers.CharField()

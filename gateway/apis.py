@@ -10,7 +10,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -20,8 +20,13 @@ from rest_framework.views import APIView
 
 from gateway import replies
 from gateway.operations import answer, answer_of, operation, operation_for, send
-from gateway.services import fingerprint, idempotency_claim, idempotency_settle
-from kernel.api import MoneyField, StrictSerializer
+from gateway.services import (
+    fingerprint,
+    order_request_exists,
+    order_request_record,
+    order_request_settle,
+)
+from kernel.api import IpRateThrottle, MoneyField, StrictSerializer, reject_card_numbers
 from kernel.catalog import (
     OrderCancelRequested,
     OrderRequested,
@@ -110,9 +115,15 @@ CANCEL = operation(
 )
 
 
+@extend_schema_serializer(component_name="Pending")
 class PendingSerializer(serializers.Serializer):
     status = serializers.CharField()
     operation = serializers.URLField()
+    id = serializers.UUIDField(required=False, help_text="The order, for an order request.")
+
+
+class RegisterThrottle(IpRateThrottle):
+    scope = "register"
 
 
 class RegisterApi(APIView):
@@ -120,16 +131,34 @@ class RegisterApi(APIView):
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
+    throttle_classes = (RegisterThrottle,)
 
+    @extend_schema_serializer(component_name="Registration")
     class InputSerializer(StrictSerializer):
-        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-        email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+        username = serializers.CharField(
+            max_length=150, validators=[UnicodeUsernameValidator(), reject_card_numbers]
+        )
+        email = serializers.EmailField(max_length=254, validators=[reject_card_numbers])
+        password = serializers.CharField(
+            min_length=8,
+            max_length=128,
+            write_only=True,
+            trim_whitespace=False,
+            help_text="At least 8 characters; not common, not all digits, not like your names.",
+        )
         first_name = serializers.CharField(
-            max_length=150, required=False, default="", allow_blank=True
+            max_length=150,
+            required=False,
+            default="",
+            allow_blank=True,
+            validators=[reject_card_numbers],
         )
         last_name = serializers.CharField(
-            max_length=150, required=False, default="", allow_blank=True
+            max_length=150,
+            required=False,
+            default="",
+            allow_blank=True,
+            validators=[reject_card_numbers],
         )
 
         def validate(self, attrs: dict) -> dict:
@@ -141,6 +170,7 @@ class RegisterApi(APIView):
                 raise serializers.ValidationError({"password": list(exc.messages)}) from exc
             return attrs
 
+    @extend_schema_serializer(component_name="RegisteredUser")
     class OutputSerializer(serializers.Serializer):
         user_id = serializers.UUIDField()
         username = serializers.CharField()
@@ -178,9 +208,11 @@ class RegisterApi(APIView):
 class DepositApi(APIView):
     """Put money on the caller's account. Answered when billing has credited it (or refused)."""
 
+    @extend_schema_serializer(component_name="Deposit")
     class InputSerializer(StrictSerializer):
         amount = MoneyField()
 
+    @extend_schema_serializer(component_name="DepositResult")
     class OutputSerializer(serializers.Serializer):
         transaction_id = serializers.UUIDField()
         kind = serializers.CharField()
@@ -223,6 +255,7 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
+@extend_schema_serializer(component_name="OrderOutcome")
 class OrderSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["confirmed", "rejected", "cancelled"])
@@ -239,10 +272,15 @@ class OrderCreateApi(APIView):
     body returns the same order and never debits twice; with another body it is refused (422).
     """
 
+    @extend_schema_serializer(component_name="OrderPlacement")
     class InputSerializer(StrictSerializer):
         price = MoneyField()
         description = serializers.CharField(
-            max_length=500, required=False, default="", allow_blank=True
+            max_length=500,
+            required=False,
+            default="",
+            allow_blank=True,
+            validators=[reject_card_numbers],
         )
 
     @extend_schema(
@@ -255,51 +293,39 @@ class OrderCreateApi(APIView):
         key = _idempotency_key(request)
         user_id = request.user.id
         price, description = data.validated_data["price"], data.validated_data["description"]
+        asked = fingerprint({"price": money_str(price), "description": description})
         order_id = uuid4()
         with transaction.atomic():
-            claim = None
-            if key is not None:
-                claim, created = idempotency_claim(
-                    user_id=user_id,
-                    key=key,
-                    fingerprint=fingerprint(
-                        {"price": money_str(price), "description": description}
-                    ),
-                    order_id=order_id,
-                    correlation_id=request._request.correlation_id,
-                )
-                if not created:
-                    return self._replay(request, claim)
+            record, created = order_request_record(
+                order_id=order_id,
+                user_id=user_id,
+                correlation_id=request._request.correlation_id,
+                key=key,
+                fingerprint=asked,
+            )
+            if not created:
+                return self._replay(request, record, asked)
             event = OrderRequested(
                 order_id=order_id, user_id=user_id, price=price, description=description
             )
             send(ORDER, request=request, event=event, user_id=user_id)
         response = answer(ORDER, request=request, **_pending_order(order_id))
-        if claim is not None:
-            idempotency_settle(claim=claim, status=response.status_code, body=response.data)
+        order_request_settle(request=record, status=response.status_code, body=response.data)
         return response
 
-    def _replay(self, request: Request, claim) -> Response:
-        body = self.InputSerializer(data=request.data)
-        body.is_valid()
-        asked = fingerprint(
-            {
-                "price": money_str(body.validated_data["price"]),
-                "description": body.validated_data["description"],
-            }
-        )
-        if asked != claim.fingerprint:
+    def _replay(self, request: Request, first, asked: str) -> Response:
+        if asked != first.fingerprint:
             raise IdempotencyKeyReused()
-        if claim.response_status is not None:
+        if first.response_status is not None:
             headers = {}
-            if claim.response_status == status.HTTP_202_ACCEPTED:
-                headers["Location"] = request.build_absolute_uri(_order_url(claim.order_id))
-            return Response(claim.response_body, status=claim.response_status, headers=headers)
+            if first.response_status == status.HTTP_202_ACCEPTED:
+                headers["Location"] = request.build_absolute_uri(_order_url(first.order_id))
+            return Response(first.response_body, status=first.response_status, headers=headers)
         return answer_of(
             ORDER,
-            correlation_id=claim.correlation_id,
+            correlation_id=first.correlation_id,
             request=request,
-            **_pending_order(claim.order_id),
+            **_pending_order(first.order_id),
         )
 
 
@@ -314,6 +340,7 @@ def _pending_order(order_id: UUID) -> dict:
 class OrderCancelApi(APIView):
     """Cancel a confirmed order: its price is refunded, then it is cancelled."""
 
+    @extend_schema_serializer(component_name="CancelInput")
     class InputSerializer(StrictSerializer):
         pass
 
@@ -328,6 +355,8 @@ class OrderCancelApi(APIView):
     )
     def post(self, request: Request, order_id: UUID) -> Response:
         self.InputSerializer(data=request.data or {}).is_valid(raise_exception=True)
+        if not order_request_exists(order_id=order_id, user_id=request.user.id):
+            raise NotFound("No such order.")  # unknown, or another user's: nothing is sent
         event = OrderCancelRequested(order_id=order_id, user_id=request.user.id)
         with transaction.atomic():
             send(CANCEL, request=request, event=event, user_id=request.user.id)
@@ -337,6 +366,7 @@ class OrderCancelApi(APIView):
 class OperationApi(APIView):
     """The outcome of one of the caller's requests that was answered 202."""
 
+    @extend_schema_serializer(component_name="Operation")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         kind = serializers.CharField()

@@ -1,24 +1,41 @@
 from django.db import models
+from django.db.models import Q
 
 
-class IdempotencyKey(models.Model):
-    """A client's Idempotency-Key for POST /order/: one order per key, its first answer replayed."""
+class OrderRequest(models.Model):
+    """Every order the gateway accepted: who asked for it, and under which Idempotency-Key.
 
+    The gateway's own record, so it can refuse a command about an order that is not the
+    caller's without asking the orders domain, and replay the first answer to a repeated key.
+    """
+
+    order_id = models.UUIDField(primary_key=True)
     user_id = models.UUIDField()
-    key = models.CharField(max_length=255)
-    # What was asked with the key; the same key with another request is refused.
-    fingerprint = models.CharField(max_length=64)
-    order_id = models.UUIDField()
     correlation_id = models.UUIDField()
+    # Kept for IDEMPOTENCY_KEY_TTL_HOURS, then cleared: a key used again later is a new request.
+    # NULL, not "": only keys that are set must be unique per user.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    fingerprint = models.CharField(max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user_id", "key"], name="idempotency_key_per_user"),
+            models.UniqueConstraint(
+                fields=["user_id", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="idempotency_key_per_user",
+            ),
         ]
-        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+        indexes = [
+            models.Index(fields=["user_id"], name="order_request_user_idx"),
+            models.Index(
+                fields=["created_at"],
+                name="order_request_created_idx",
+                condition=Q(idempotency_key__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.key} -> order {self.order_id}"
+        return f"order {self.order_id} of {self.user_id}"

@@ -1,4 +1,4 @@
-"""Idempotency keys of the gateway's order requests."""
+"""The gateway's record of the orders it accepted, and their idempotency keys."""
 
 import hashlib
 import json
@@ -9,39 +9,52 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from gateway.models import IdempotencyKey
+from gateway.models import OrderRequest
 
 
 def fingerprint(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def idempotency_claim(
-    *, user_id: UUID, key: str, fingerprint: str, order_id: UUID, correlation_id: UUID
-) -> tuple[IdempotencyKey, bool]:
-    """Take ``key`` for this request, or return the request that took it first.
+def order_request_record(
+    *, order_id: UUID, user_id: UUID, correlation_id: UUID, key: str | None, fingerprint: str
+) -> tuple[OrderRequest, bool]:
+    """Record a new order request, or return the one that took ``key`` first.
 
     Run in the transaction that publishes the order: a racing request with the same key waits
     on the unique index until the first commits, then finds the first's row.
     """
-    table = IdempotencyKey._meta.db_table
+    if key is None:
+        return OrderRequest.objects.create(
+            order_id=order_id, user_id=user_id, correlation_id=correlation_id
+        ), True
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""INSERT INTO {table}
-                (user_id, key, fingerprint, order_id, correlation_id, created_at)
+            f"""INSERT INTO {OrderRequest._meta.db_table}
+                (order_id, user_id, correlation_id, idempotency_key, fingerprint, created_at)
                 VALUES (%s, %s, %s, %s, %s, now())
-                ON CONFLICT (user_id, key) DO NOTHING RETURNING id""",
-            [user_id, key, fingerprint, order_id, correlation_id],
+                ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+                DO NOTHING RETURNING order_id""",
+            [order_id, user_id, correlation_id, key, fingerprint],
         )
         created = cursor.fetchone() is not None
-    return IdempotencyKey.objects.get(user_id=user_id, key=key), created
+    return OrderRequest.objects.get(user_id=user_id, idempotency_key=key), created
 
 
-def idempotency_settle(*, claim: IdempotencyKey, status: int, body: dict) -> None:
-    IdempotencyKey.objects.filter(pk=claim.pk).update(response_status=status, response_body=body)
+def order_request_settle(*, request: OrderRequest, status: int, body: dict) -> None:
+    """Keep the first answer of a keyed request, to replay it."""
+    if request.idempotency_key is not None:
+        OrderRequest.objects.filter(pk=request.pk).update(
+            response_status=status, response_body=body
+        )
 
 
-def idempotency_purge() -> int:
+def order_request_exists(*, order_id: UUID, user_id: UUID) -> bool:
+    return OrderRequest.objects.filter(order_id=order_id, user_id=user_id).exists()
+
+
+def idempotency_keys_expire() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    return OrderRequest.objects.filter(idempotency_key__isnull=False, created_at__lt=cutoff).update(
+        idempotency_key=None, fingerprint="", response_status=None, response_body=None
+    )

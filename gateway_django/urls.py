@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authentication import SessionAuthentication
 
 from billing.apis import AccountApi, LedgerListApi
 from gateway.apis import (
@@ -14,6 +15,7 @@ from gateway.apis import (
     RegistrationStatusApi,
 )
 from gateway_django.health import healthz, readyz
+from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi, OrderListApi
 from users.apis import LoginApi, MeApi, TokenRefreshApi
@@ -26,6 +28,8 @@ class TransactionApi(DepositApi, LedgerListApi):
 class OrderApi(OrderCreateApi, OrderListApi):
     """GET: the caller's orders, read by orders. POST: a new order, sent through the gateway."""
 
+
+DOCS = {"authentication_classes": [SessionAuthentication], "permission_classes": [DocsAccess]}
 
 urlpatterns = [
     path("register/", RegisterApi.as_view(), name="register"),
@@ -42,12 +46,8 @@ urlpatterns = [
     path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=()), name="schema"),
-    path(
-        "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=()),
-        name="docs",
-    ),
+    path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
     path("admin/", admin.site.urls),
 ]
 

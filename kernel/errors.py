@@ -74,3 +74,49 @@ def json_server_error(request: HttpRequest) -> JsonResponse:
 
 def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+ERROR_STATUSES = {
+    "400": "Invalid input",
+    "401": "Missing or invalid token",
+    "404": "Not found (or not yours)",
+    "405": "Method not allowed",
+    "409": "Refused by the current state",
+    "413": "Body too large",
+    "415": "Unsupported media type",
+    "422": "Idempotency-Key reused with another request",
+    "429": "Too many requests",
+}
+
+
+def document_errors(result: dict, generator: object, request: object, public: bool) -> dict:
+    """drf-spectacular hook: every operation may answer the error shape with these statuses."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in ERROR_STATUSES.items():
+                responses.setdefault(
+                    code,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return result

@@ -5,6 +5,11 @@ from decimal import Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 MAX_DIGITS = 12  # numeric(12, 2) in every table
+# What a client may ask to move at once (a deposit, an order's price).
+MAX_AMOUNT = Decimal("1000000.00")
+# The same rule as one pattern, for the API and its OpenAPI schema: 0.01 to 1000000.00, plain
+# notation, no leading zeros, at most two decimals.
+AMOUNT_PATTERN = r"^(?:[1-9]\d{0,5}(?:\.\d{1,2})?|0\.(?:[1-9]\d?|0[1-9])|1000000(?:\.0{1,2})?)$"
 # Plain notation only: no sign, no exponent, no more than two decimals.
 _PLAIN = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 

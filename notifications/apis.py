@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
@@ -7,6 +8,7 @@ from notifications.selectors import notification_list
 class NotificationListApi(ListAPIView):
     """The user's own emails, newest first."""
 
+    @extend_schema_serializer(component_name="Notification")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         kind = serializers.CharField()

@@ -9,8 +9,9 @@ port=${E2E_PORT:-8010}
 export WEB_BIND=127.0.0.1:$port
 export FLOWER_PORT=${E2E_FLOWER_PORT:-5565}
 export DATABASE_URL=${E2E_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/order_platform_e2e}
-export CELERY_BROKER_URL=${E2E_BROKER_URL:-redis://127.0.0.1:6379/2}
-export REPLY_REDIS_URL=${E2E_REPLY_REDIS_URL:-redis://127.0.0.1:6379/3}
+export CELERY_BROKER_URL=${E2E_BROKER_URL:-redis://127.0.0.1:6379/3}
+export REPLY_REDIS_URL=${E2E_REPLY_REDIS_URL:-redis://127.0.0.1:6379/4}
+export CACHE_URL=${E2E_CACHE_URL:-redis://127.0.0.1:6379/5}
 mkdir -p var
 log=var/e2e-stack.log
 

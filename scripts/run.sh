@@ -14,12 +14,21 @@ if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
   python manage.py createsuperuser --noinput 2>/dev/null || true
 fi
 
+# Flower shows every task's arguments: it always asks for credentials. Without
+# FLOWER_BASIC_AUTH (user:password) one is made once for this checkout and kept in var/.
+if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
+  [ -s var/flower-credentials ] || echo "operator:$(python -c 'import secrets; print(secrets.token_urlsafe(18))')" > var/flower-credentials
+  chmod 600 var/flower-credentials
+  FLOWER_BASIC_AUTH=$(cat var/flower-credentials)
+  export FLOWER_BASIC_AUTH
+fi
+
 bind=${WEB_BIND:-127.0.0.1:8000}
 cat <<TXT
 Stack starting:
   API       http://$bind/          (OpenAPI docs: http://$bind/api/docs/)
   Admin     http://$bind/admin/    (create a staff user: .venv/bin/python manage.py createsuperuser)
-  Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/
+  Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/   (credentials in var/flower-credentials or FLOWER_BASIC_AUTH)
   Health    http://$bind/readyz
 TXT
 exec honcho start -f Procfile

@@ -2,7 +2,6 @@
 
 import pytest
 
-from billing.models import Account
 from conftest import eventually
 from kernel.models import OutboxEvent
 from tests.flows import PASSWORD, login, register, unique_name
@@ -64,23 +63,20 @@ def test_register_answers_with_events_that_share_the_request_correlation_id(api)
 
 def test_taken_username_is_409_and_creates_nothing(api):
     first = register(api)
-    users, accounts = User.objects.count(), Account.objects.count()
+    email = f"{unique_name()}@example.com"
 
     response = api.post(
         "/register/",
-        {
-            "username": first["username"].upper(),
-            "email": f"{unique_name()}@example.com",
-            "password": PASSWORD,
-        },
+        {"username": first["username"].upper(), "email": email, "password": PASSWORD},
         format="json",
     )
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "username_taken"
     assert "taken" in response.json()["error"]["message"]
-    assert User.objects.count() == users
-    assert Account.objects.count() == accounts
+    assert User.objects.filter(username__iexact=first["username"]).count() == 1
+    assert not User.objects.filter(email=email).exists()
+    assert not OutboxEvent.objects.filter(type="UserCreated", envelope__payload__email=email)
 
 
 def test_taken_email_is_409(api):

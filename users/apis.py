@@ -1,16 +1,47 @@
-from drf_spectacular.utils import extend_schema
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer
 from users.selectors import user_get
+
+
+class LoginIpThrottle(IpRateThrottle):
+    scope = "login_ip"
+
+
+class LoginUserThrottle(FieldRateThrottle):
+    """Guesses at one username are limited, from however many addresses they come."""
+
+    scope = "login_user"
+    field = "username"
+
+
+@extend_schema_serializer(component_name="Login")
+class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
+    """simplejwt's login, refusing what is not a username at all before any lookup."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"] = serializers.CharField(
+            max_length=150, validators=[UnicodeUsernameValidator()]
+        )
+        self.fields["password"] = serializers.CharField(
+            max_length=128, trim_whitespace=False, write_only=True
+        )
 
 
 class LoginApi(TokenObtainPairView):
     """Exchange a username and password for a JWT pair."""
+
+    serializer_class = LoginSerializer
+    throttle_classes = (LoginIpThrottle, LoginUserThrottle)
 
 
 class TokenRefreshApi(TokenRefreshView):
@@ -18,6 +49,7 @@ class TokenRefreshApi(TokenRefreshView):
 
 
 class MeApi(APIView):
+    @extend_schema_serializer(component_name="Me")
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         username = serializers.CharField()

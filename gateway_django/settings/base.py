@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "kernel.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -98,8 +99,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "kernel.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "kernel.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "kernel.api.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
@@ -119,6 +120,27 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "kernel.errors.document_errors",
+    ],
+}
+# Brute force on login and register meets 429 (rates: N/second|minute|hour|day; empty: none).
+THROTTLE_RATES = {
+    "register": env("THROTTLE_REGISTER", default="30/minute") or None,
+    "login_ip": env("THROTTLE_LOGIN_IP", default="60/minute") or None,
+    "login_user": env("THROTTLE_LOGIN_USER", default="10/minute") or None,
+}
+# Client addresses are taken from X-Forwarded-For behind this many proxies (0: the socket's).
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("NUM_PROXIES", default=0)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=True)
+# Throttle counters, shared by every API process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env("CACHE_URL", default="redis://127.0.0.1:6379/2"),
+        "KEY_PREFIX": "op",
+    }
 }
 # Requests larger than this are refused before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
@@ -182,8 +204,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(env.float("ORDER_EXPIRY_INTERVAL", default=5.0)),
         "options": {"queue": "orders", "expires": 10},
     },
-    "idempotency-keys-purge": {
-        "task": "gateway.purge_idempotency_keys",
+    "idempotency-keys-expire": {
+        "task": "gateway.expire_idempotency_keys",
         "schedule": schedule(3600.0),
         "options": {"queue": "gateway", "expires": 3600},
     },
@@ -209,9 +231,6 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # An order whose payment has not answered after this many seconds is rejected (reason timeout);
 # a debit arriving after that is refunded.
 ORDER_PENDING_TIMEOUT = env.int("ORDER_PENDING_TIMEOUT", default=60)
-
-# --- Money ------------------------------------------------------------------------------------
-MAX_DEPOSIT = env("MAX_DEPOSIT", default="1000000.00")
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

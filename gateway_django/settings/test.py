@@ -9,6 +9,9 @@ SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
 TEST_REDIS_PORT = env.int("TEST_REDIS_PORT", default=6390)
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"redis://127.0.0.1:{TEST_REDIS_PORT}/0")
 REPLY_REDIS_URL = env("REPLY_REDIS_URL", default=f"redis://127.0.0.1:{TEST_REDIS_PORT}/1")
+CACHES["default"]["LOCATION"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/2"  # noqa: F405
+# The tests make many users from one address; the throttling test sets its own rates.
+THROTTLE_RATES = {"register": None, "login_ip": None, "login_user": None}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)

@@ -1,25 +1,16 @@
 import logging
-import uuid
-from datetime import timedelta
-from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from orders.models import Order
 from orders.services import order_move
+from orders.tests.factories import OrderFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def make_order(status: str) -> Order:
-    return Order.objects.create(
-        id=uuid.uuid4(),
-        user_id=uuid.uuid4(),
-        price=Decimal("10.00"),
-        status=status,
-        deadline_at=timezone.now() + timedelta(minutes=1),
-    )
+    return OrderFactory(status=status)
 
 
 @pytest.mark.parametrize(
