@@ -159,7 +159,11 @@ class Workers:
             for name, proc in self.procs.items():
                 if proc.poll() is not None:
                     raise RuntimeError(f"worker {name} exited: see {self.logdir / name}.log")
-            replies = app.control.ping(destination=sorted(wanted), timeout=0.5) or []
+            try:
+                replies = app.control.ping(destination=sorted(wanted), timeout=0.5) or []
+            except Exception:  # the broker itself may be restarting; ask again
+                replies = []
+                time.sleep(0.2)
             for reply in replies:
                 wanted -= set(reply)
             if time.monotonic() > deadline:
