@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from gateway import replies
 from kernel.events import Envelope, Event
+from kernel.middleware import database_released
 from kernel.outbox import publish
 
 Render = Callable[[Envelope], tuple[int, dict[str, Any]]]
@@ -68,7 +69,8 @@ def answer(
 ) -> Response:
     """Wait for the answer event of this request and turn it into the response."""
     correlation_id = correlation_of(request)
-    envelope = replies.wait(correlation_id=correlation_id, types=set(op.answers))
+    with database_released():
+        envelope = replies.wait(correlation_id=correlation_id, types=set(op.answers))
     if envelope is None:
         return accepted(request, correlation_id, pending=pending, location=location)
     code, body = op.render(envelope)
@@ -85,13 +87,14 @@ def answer_of(
 ) -> Response:
     """The answer of an earlier request (a replay racing its original): read, not waited for."""
     deadline = time.monotonic() + settings.GATEWAY_REPLY_TIMEOUT
-    while time.monotonic() < deadline:
-        found = replies.operation_get(correlation_id)
-        settled = op.settled_by(found[1]) if found else None
-        if settled is not None:
-            code, body = op.render(settled)
-            return Response(body, status=code)
-        time.sleep(0.05)
+    with database_released():
+        while time.monotonic() < deadline:
+            found = replies.operation_get(correlation_id)
+            settled = op.settled_by(found[1]) if found else None
+            if settled is not None:
+                code, body = op.render(settled)
+                return Response(body, status=code)
+            time.sleep(0.05)
     return accepted(request, correlation_id, pending=pending, location=location)
 
 

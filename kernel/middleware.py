@@ -1,7 +1,11 @@
+import logging
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from kernel.context import message_context
@@ -46,3 +50,58 @@ class BodySizeLimitMiddleware:
                 error_body("too_large", f"The body may be at most {limit} bytes."), status=413
             )
         return self.get_response(request)
+
+
+logger = logging.getLogger(__name__)
+_slots: threading.BoundedSemaphore | None = None
+_slots_lock = threading.Lock()
+_held = threading.local()
+
+
+def _semaphore() -> threading.BoundedSemaphore:
+    global _slots
+    with _slots_lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(settings.WEB_DATABASE_SLOTS)
+        return _slots
+
+
+class DatabaseSlotsMiddleware:
+    """A request holds one of WEB_DATABASE_SLOTS slots while it runs and gives it back, with its
+    database connection, while it only waits (the gateway waiting for an answer event).
+
+    So an API process can keep hundreds of requests waiting on their sagas in as many threads,
+    while PostgreSQL sees at most WEB_DATABASE_SLOTS sessions from it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _semaphore().acquire(timeout=settings.WEB_DATABASE_SLOT_WAIT):
+            return JsonResponse(error_body("busy", "The server is busy; try again."), status=503)
+        _held.slot = True
+        try:
+            return self.get_response(request)
+        finally:
+            if getattr(_held, "slot", False):
+                _held.slot = False
+                _semaphore().release()
+
+
+@contextmanager
+def database_released() -> Iterator[None]:
+    """Give the request's database slot and connection back while it waits for something else."""
+    if not getattr(_held, "slot", False) or connection.in_atomic_block:
+        yield
+        return
+    connection.close()
+    _held.slot = False
+    _semaphore().release()
+    try:
+        yield
+    finally:
+        if _semaphore().acquire(timeout=settings.WEB_DATABASE_SLOT_WAIT):
+            _held.slot = True
+        else:
+            logger.warning("no database slot after waiting; going on without one")

@@ -1,6 +1,7 @@
 """The kernel's Celery tasks: delivery of events to a domain, the outbox relay, the purge."""
 
 import logging
+from functools import cache
 from typing import Any
 
 import redis
@@ -73,13 +74,8 @@ def deliver(self: Task, consumer: str, message: Any) -> str:
 
 
 @shared_task(name="kernel.relay_outbox", acks_late=True)
-def relay_outbox() -> int:
+def relay_outbox() -> dict[str, int]:
     return outbox.relay()
-
-
-@shared_task(name="kernel.sweep_outbox", acks_late=True)
-def sweep_outbox() -> dict[str, int]:
-    return outbox.sweep()
 
 
 @shared_task(name="kernel.purge_messages", acks_late=True)
@@ -92,3 +88,21 @@ def replay(dead_letter: DeadLetter) -> None:
     deliver.apply_async((dead_letter.consumer, dead_letter.message), queue=dead_letter.consumer)
     dead_letter.replayed_at = timezone.now()
     dead_letter.save(update_fields=["replayed_at"])
+
+
+@shared_task(name="kernel.echo", acks_late=True)
+def echo(route: list[str], reply_key: str, sent_at: float) -> None:
+    """Pass a message along ``route``, one queue per hop as a saga's events go, doing nothing
+    else, then push it onto the Redis list ``reply_key``: the pipeline's ceiling (make bench)."""
+    if route:
+        echo.apply_async((route[1:], reply_key, sent_at), queue=route[0])
+        return
+    pipe = _reply_client().pipeline()
+    pipe.rpush(reply_key, sent_at)
+    pipe.expire(reply_key, 300)
+    pipe.execute()
+
+
+@cache
+def _reply_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REPLY_REDIS_URL)

@@ -1,10 +1,10 @@
 from celery import shared_task
 
-from notifications.services import notification_send
+from notifications.services import SEND_TASK, notification_send
 
 
 @shared_task(
-    name="notifications.send",
+    name=SEND_TASK,
     queue="notifications",
     acks_late=True,
     autoretry_for=(Exception,),

@@ -18,7 +18,7 @@ from kernel.catalog import (
     RefundRequested,
     TransactionRequested,
 )
-from kernel.events import CATALOG, Envelope, Event
+from kernel.events import CATALOG, Envelope
 from kernel.outbox import publish
 from orders.models import TRANSITIONS, Order, OrderStep
 
@@ -27,20 +27,22 @@ logger = logging.getLogger(__name__)
 Status = Order.Status
 
 
-def _record(order: Order, envelope: Envelope, *, domain: str | None = None) -> None:
-    OrderStep.objects.get_or_create(
-        event_id=envelope.id,
-        defaults={
-            "order": order,
-            "event_type": envelope.type,
-            "domain": domain or CATALOG[envelope.type].publishers[0],
-            "occurred_at": envelope.occurred_at,
-        },
-    )
-
-
-def _publish(order: Order, event: Event) -> None:
-    _record(order, publish(event), domain="orders")
+def _record(order: Order, *envelopes: Envelope) -> None:
+    """Add the events of one step to the order's timeline: one INSERT, once per event."""
+    steps = [
+        OrderStep(
+            order=order,
+            event_id=envelope.id,
+            event_type=envelope.type,
+            # What orders publishes is its own step; what it consumes, its publisher's.
+            domain="orders"
+            if "orders" in CATALOG[envelope.type].publishers
+            else CATALOG[envelope.type].publishers[0],
+            occurred_at=envelope.occurred_at,
+        )
+        for envelope in envelopes
+    ]
+    OrderStep.objects.bulk_create(steps, ignore_conflicts=True)
 
 
 def order_move(order: Order, *, to: str, **fields: object) -> bool:
@@ -88,18 +90,17 @@ def order_place(
         description=description,
         deadline_at=timezone.now() + timedelta(seconds=settings.ORDER_PENDING_TIMEOUT),
     )
-    _record(order, requested)
-    _publish(order, OrderCreated(order_id=order.id, user_id=user_id, price=price))
-    _publish(
-        order,
+    created = publish(OrderCreated(order_id=order.id, user_id=user_id, price=price))
+    debit = publish(
         TransactionRequested(
             transaction_id=order.debit_transaction_id,
             user_id=user_id,
             amount=price,
             kind="debit",
             order_id=order.id,
-        ),
+        )
     )
+    _record(order, requested, created, debit)
     return order
 
 
@@ -116,17 +117,18 @@ def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     order = _locked(order_id)
     if order is None:
         return
-    _record(order, envelope)
+    steps = [envelope]
     if order.status == Status.PENDING:
         order_move(order, to=Status.CONFIRMED)
-        _publish(order, OrderConfirmed(**_outcome_fields(order)))
+        steps.append(publish(OrderConfirmed(**_outcome_fields(order))))
     elif order.status == Status.REJECTED:
         logger.warning("late debit for rejected order %s: refunding", order.id)
-        _publish(
-            order, RefundRequested(order_id=order.id, user_id=order.user_id, reason="late_debit")
+        steps.append(
+            publish(RefundRequested(order_id=order.id, user_id=order.user_id, reason="late_debit"))
         )
     else:
         logger.warning("debit for order %s in state %s ignored", order.id, order.status)
+    _record(order, *steps)
 
 
 @transaction.atomic
@@ -135,9 +137,10 @@ def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> No
     order = _locked(order_id)
     if order is None:
         return
-    _record(order, envelope)
+    steps = [envelope]
     if order_move(order, to=Status.REJECTED, reason=reason):
-        _publish(order, OrderRejected(**_outcome_fields(order), reason=reason))
+        steps.append(publish(OrderRejected(**_outcome_fields(order), reason=reason)))
+    _record(order, *steps)
 
 
 @transaction.atomic
@@ -147,18 +150,13 @@ def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
     if order is None:
         publish(OrderCancelRejected(order_id=order_id, user_id=user_id, reason="not_found"))
         return
-    _record(order, envelope)
     if order_move(order, to=Status.CANCELLING):
-        _publish(
-            order, RefundRequested(order_id=order.id, user_id=order.user_id, reason="cancelled")
-        )
+        answer = RefundRequested(order_id=order.id, user_id=order.user_id, reason="cancelled")
     else:
-        _publish(
-            order,
-            OrderCancelRejected(
-                order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
-            ),
+        answer = OrderCancelRejected(
+            order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
         )
+    _record(order, envelope, publish(answer))
 
 
 @transaction.atomic
@@ -167,12 +165,13 @@ def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelop
     order = _locked(order_id)
     if order is None:
         return
-    _record(order, envelope)
+    steps = [envelope]
     if order.status == Status.CANCELLING:
         order_move(order, to=Status.CANCELLED, refunded=amount)
-        _publish(order, OrderCancelled(**_outcome_fields(order), refunded=amount))
+        steps.append(publish(OrderCancelled(**_outcome_fields(order), refunded=amount)))
     else:
         Order.objects.filter(pk=order.pk).update(refunded=amount, updated_at=timezone.now())
+    _record(order, *steps)
 
 
 def orders_expire(*, batch: int = 200) -> int:
@@ -186,7 +185,7 @@ def orders_expire(*, batch: int = 200) -> int:
         )
         for order in due:
             if order_move(order, to=Status.REJECTED, reason=Order.Reason.TIMEOUT):
-                _publish(order, OrderRejected(**_outcome_fields(order), reason="timeout"))
+                _record(order, publish(OrderRejected(**_outcome_fields(order), reason="timeout")))
                 expired += 1
     if expired:
         logger.warning("rejected %d orders pending past their deadline", expired)

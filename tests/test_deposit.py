@@ -61,37 +61,59 @@ def test_the_same_event_delivered_twice_is_credited_once(api):
     assert_money_invariants()
 
 
-def test_an_event_left_undispatched_is_sent_by_the_relay(api, settings):
-    alice = customer(api)
-    settings.GATEWAY_REPLY_TIMEOUT = 0.5
-
-    # The process dies after its transaction commits and before it reaches the broker.
-    with mock.patch("kernel.outbox.dispatch"):
+def _deposit_while(alice, patch: str, **how) -> tuple:
+    with mock.patch(patch, **how):
         response = alice.client.post("/transaction/", {"amount": "40.00"}, format="json")
-
     # Nobody was told, so the gateway gave up waiting and answered with where to look.
     assert response.status_code == 202, response.content
-    operation = response["Location"]
     row = OutboxEvent.objects.get(
         type="TransactionRequested", correlation_id=response["X-Correlation-ID"]
     )
-    assert row.dispatched_at is None
+    return response["Location"], row
 
+
+def _settles(alice, operation: str) -> None:
     # Beat runs the relay every second in the test settings: the flow completes by itself.
     eventually(
         lambda: balance(alice.client) == Decimal("40.00"),
         timeout=20,
         what="the relay to deliver the deposit",
     )
-    row.refresh_from_db()
-    assert row.dispatched_at is not None
     outcome = eventually(
         lambda: (body := alice.client.get(operation).json())["status"] != "pending" and body,
         what="the operation to settle",
     )
     assert outcome["status"] == "succeeded"
     assert outcome["result"]["balance"] == "40.00"
+    assert LedgerEntry.objects.filter(kind="deposit").count() == 1
     assert_money_invariants()
+
+
+def test_an_event_lost_by_a_crash_after_commit_is_sent_by_the_relay(api, settings):
+    alice = customer(api)
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+
+    # The process dies after its transaction commits and before it reaches the broker.
+    operation, row = _deposit_while(alice, "kernel.outbox.dispatch")
+
+    _settles(alice, operation)
+    row.refresh_from_db()
+    assert row.redeliveries == 1  # sent again by the relay's second pass
+
+
+def test_an_event_the_broker_refused_is_sent_by_the_relay(api, settings):
+    alice = customer(api)
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+
+    # The broker is down at commit: the row is reopened for the relay's first pass.
+    operation, row = _deposit_while(
+        alice, "kernel.outbox.send", side_effect=ConnectionError("broker down")
+    )
+    assert row.dispatched_at is None
+
+    _settles(alice, operation)
+    row.refresh_from_db()
+    assert row.dispatched_at is not None and row.dispatch_attempts == 2
 
 
 def test_deposit_before_the_account_exists_is_refused_without_writing(api):

@@ -1,11 +1,12 @@
 from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer
@@ -44,8 +45,22 @@ class LoginApi(TokenObtainPairView):
     throttle_classes = (LoginIpThrottle, LoginUserThrottle)
 
 
+@extend_schema_serializer(component_name="Refresh")
+class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
+    """simplejwt's refresh, refusing what is not shaped like a JWT before decoding it."""
+
+    refresh = serializers.CharField(
+        max_length=2048,
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", "Not a token.")
+        ],
+    )
+
+
 class TokenRefreshApi(TokenRefreshView):
     """Exchange a refresh token for a new access token."""
+
+    serializer_class = RefreshSerializer
 
 
 class MeApi(APIView):

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "kernel.middleware.BodySizeLimitMiddleware",
+    "kernel.middleware.DatabaseSlotsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -74,6 +75,13 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"
+# Argon2 first: memory-hard, and a tenth of PBKDF2's CPU per login here; older hashes still check.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -167,7 +175,10 @@ CELERY_TASK_DEFAULT_QUEUE = "gateway"
 CELERY_TASK_QUEUES = [Queue(name) for name in DOMAIN_QUEUES]
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=True)
+# Task events feed Flower's task list and cost about a quarter of a no-op task's worker time
+# (measured, docs/performance.md): on in development, off by default elsewhere
+# (`celery control enable_events` turns them on for a while).
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # Celery's Django integration closes the database connection around every task unless told
 # to reuse it: one new PostgreSQL session per task costs two thirds of the throughput.
@@ -194,11 +205,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(OUTBOX_RELAY_INTERVAL),
         "options": {"queue": "gateway", "expires": OUTBOX_RELAY_INTERVAL * 2},
     },
-    "outbox-sweep": {
-        "task": "kernel.sweep_outbox",
-        "schedule": schedule(OUTBOX_RELAY_INTERVAL),
-        "options": {"queue": "gateway", "expires": OUTBOX_RELAY_INTERVAL * 2},
-    },
     "orders-expire-pending": {
         "task": "orders.expire_pending",
         "schedule": schedule(env.float("ORDER_EXPIRY_INTERVAL", default=5.0)),
@@ -217,6 +223,10 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Gateway ----------------------------------------------------------------------------------
+# Requests of one API process using the database at the same time; the others wait for a slot
+# (at most WEB_DATABASE_SLOT_WAIT seconds, then 503). Waiting for an answer event needs none.
+WEB_DATABASE_SLOTS = env.int("WEB_DATABASE_SLOTS", default=24)
+WEB_DATABASE_SLOT_WAIT = env.float("WEB_DATABASE_SLOT_WAIT", default=10.0)
 # Where the gateway worker leaves answers for the HTTP request that waits on them.
 REPLY_REDIS_URL = env("REPLY_REDIS_URL", default="redis://127.0.0.1:6379/1")
 # How long a request waits for its answer event before it is answered 202.

@@ -17,7 +17,6 @@ EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebase
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=2.0)
 CELERY_BEAT_SCHEDULE["outbox-relay"]["schedule"] = OUTBOX_RELAY_INTERVAL  # noqa: F405
-CELERY_BEAT_SCHEDULE["outbox-sweep"]["schedule"] = OUTBOX_RELAY_INTERVAL  # noqa: F405
 OUTBOX_REDELIVER_AFTER = env.float("OUTBOX_REDELIVER_AFTER", default=3.0)
 CELERY_BEAT_SCHEDULE["orders-expire-pending"]["schedule"] = 1.0  # noqa: F405
 ORDER_PENDING_TIMEOUT = env.int("ORDER_PENDING_TIMEOUT", default=8)

@@ -1,0 +1,412 @@
+"""Saga benchmark: orders through the HTTP API against the pipeline's own ceiling.
+
+Starts a stack of its own (the same script as `make run`, on its own port, database and Redis
+databases) unless --url names a running one, registers and funds users, then measures:
+
+1. unloaded: one client, one request at a time: the latency of a no-op chain of Celery tasks
+   with the saga's hops (orders → billing → orders → gateway) and of an order's saga;
+2. the ceiling under load: --clients chains in flight for --duration seconds;
+3. the saga under load: --clients HTTP clients placing orders for --duration seconds, each
+   timed from POST /order/ to the order's final status;
+4. the design's invariants over everything the run did.
+
+Writes results/bench-<time>.json and .png (git ignores results/).
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+ROUTE = ["billing", "orders", "gateway"]  # after the first hop on orders: the saga's path
+TERMINAL = {"confirmed", "rejected", "cancelled"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def summary(latencies: list[float], seconds: float, done: int) -> dict:
+    ms = [x * 1000 for x in latencies]
+    return {
+        "completed": done,
+        "per_second": round(done / seconds, 1) if seconds else 0,
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1) if ms else None,
+        "mean_ms": round(statistics.fmean(ms), 1) if ms else None,
+    }
+
+
+class Stack:
+    """The stack of `make run`, isolated for the benchmark."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.port = args.port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "WEB_BIND": f"127.0.0.1:{self.port}",
+            "FLOWER_PORT": str(args.port + 1),
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/order_platform_bench",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
+            "REPLY_REDIS_URL": "redis://127.0.0.1:6379/7",
+            "CACHE_URL": "redis://127.0.0.1:6379/8",
+            "THROTTLE_REGISTER": "",
+            "THROTTLE_LOGIN_IP": "",
+            "THROTTLE_LOGIN_USER": "",
+            "GATEWAY_REPLY_TIMEOUT": "10",
+            "WORKER_CONCURRENCY": str(args.worker_concurrency),
+            "WORKER_POOL": args.pool,
+            "LOG_LEVEL": "WARNING",
+            "CELERY_LOG_LEVEL": "WARNING",
+            "WEB_ACCESS_LOG": "/dev/null",
+            "DJANGO_DEBUG": "false",
+            # As in production: no task events (Flower would switch them on every few seconds).
+            "CELERY_WORKER_SEND_TASK_EVENTS": "false",
+            "FLOWER_ENABLE_EVENTS": "false",
+        }
+        self.proc: subprocess.Popen | None = None
+
+    def reset(self) -> None:
+        import redis
+
+        for db in (6, 7, 8):
+            redis.Redis(db=db).flushdb()
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-q",
+                "-c",
+                "DROP DATABASE IF EXISTS order_platform_bench WITH (FORCE)",
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                sys.exit(f"bench: port {self.port} is taken (another bench still running?)")
+        self.reset()
+        log = open(ROOT / "var" / "bench-stack.log", "wb")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(
+            [str(ROOT / "scripts" / "run.sh")],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit("bench: the stack stopped; see var/bench-stack.log")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            sys.exit("bench: the stack did not become ready; see var/bench-stack.log")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def setup_django(env: dict[str, str]) -> None:
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "REPLY_REDIS_URL", "CACHE_URL"):
+        os.environ[key] = env[key]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    import django
+
+    django.setup()
+
+
+def make_users(url: str, count: int, funds: str) -> list[str]:
+    """Register, log in and fund ``count`` users through the API; their access tokens."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    run = uuid.uuid4().hex[:8]
+
+    def one(i: int) -> str:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            name = f"bench_{run}_{i}"
+            body = {
+                "username": name,
+                "email": f"{name}@example.com",
+                "password": "bench-password-123",
+            }
+            assert http.post("/register/", json=body).status_code in (201, 202)
+            for _ in range(100):
+                login = http.post(
+                    "/login/", json={"username": name, "password": "bench-password-123"}
+                )
+                if login.status_code == 200:
+                    break
+                time.sleep(0.1)
+            token = login.json()["access"]
+            headers = {"Authorization": f"Bearer {token}"}
+            for _ in range(100):
+                if http.get("/account/", headers=headers).status_code == 200:
+                    break
+                time.sleep(0.1)
+            assert http.post(
+                "/transaction/", json={"amount": funds}, headers=headers
+            ).status_code in (201, 202)
+            return token
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def drive(name: str, clients: int, duration: float, step, progress: bool) -> dict:
+    """Run ``step()`` in ``clients`` threads for ``duration`` seconds; each returns
+    (latency seconds, outcome) or raises. Collects latencies, outcomes, errors, a time series."""
+    from tqdm import tqdm
+
+    results: list[tuple[float, float, str]] = []
+    errors: Counter = Counter()
+    lock = threading.Lock()
+    start = time.monotonic()
+    stop_at = start + duration
+    bar = tqdm(total=int(duration), desc=name, unit="s", disable=not progress, leave=False)
+
+    def loop() -> None:
+        while time.monotonic() < stop_at:
+            try:
+                latency, outcome = step()
+            except Exception as exc:  # counted, never hidden
+                with lock:
+                    errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+                continue
+            with lock:
+                results.append((time.monotonic() - start, latency, outcome))
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        time.sleep(1)
+        bar.n = min(int(time.monotonic() - start), int(duration))
+        bar.set_postfix(done=len(results), errors=sum(errors.values()))
+        bar.refresh()
+    bar.close()
+    elapsed = time.monotonic() - start
+    series = Counter(int(t) for t, _, _ in results)
+    report = summary([lat for _, lat, _ in results], elapsed, len(results))
+    report.update(
+        clients=clients,
+        seconds=round(elapsed, 1),
+        outcomes=dict(Counter(o for _, _, o in results)),
+        errors=dict(errors),
+        per_second_series=[series.get(s, 0) for s in range(int(elapsed) + 1)],
+        latencies_ms=[round(lat * 1000, 2) for _, lat, _ in results],
+    )
+    return report
+
+
+def chain_step_factory():
+    """One no-op chain: first hop on orders, then billing, orders, gateway, then a reply."""
+    import redis
+    from celery import current_app
+    from django.conf import settings
+
+    replies = redis.Redis.from_url(settings.REPLY_REDIS_URL)
+
+    def step() -> tuple[float, str]:
+        key = f"bench:{uuid.uuid4().hex}"
+        sent = time.monotonic()
+        current_app.send_task("kernel.echo", args=(ROUTE, key, time.time()), queue="orders")
+        if replies.blpop([key], timeout=30) is None:
+            raise TimeoutError("chain lost")
+        return time.monotonic() - sent, "echoed"
+
+    return step
+
+
+def saga_step_factory(url: str, tokens: list[str]):
+    import httpx
+
+    local = threading.local()
+
+    def step() -> tuple[float, str]:
+        if not hasattr(local, "http"):
+            local.http = httpx.Client(base_url=url, timeout=30)
+            local.token = random.choice(tokens)
+        headers = {"Authorization": f"Bearer {local.token}"}
+        price = f"{random.randint(100, 1500) / 100:.2f}"
+        sent = time.monotonic()
+        response = local.http.post(
+            "/order/", json={"price": price, "description": "bench"}, headers=headers
+        )
+        if response.status_code not in (201, 202):
+            raise RuntimeError(f"HTTP {response.status_code}")
+        order = response.json()
+        status = order.get("status")
+        while status not in TERMINAL:  # 202: the saga is still running; read the order
+            time.sleep(0.05)
+            status = local.http.get(f"/order/{order['id']}/", headers=headers).json()["status"]
+            if time.monotonic() - sent > 60:
+                raise TimeoutError("saga not finished after 60 s")
+        return time.monotonic() - sent, status
+
+    return step
+
+
+def unloaded(step, count: int) -> dict:
+    latencies = []
+    for _ in range(count):
+        latency, _ = step()
+        latencies.append(latency)
+    return summary(latencies, sum(latencies), count)
+
+
+def chart(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, data in (("ceiling (no-op chain)", result["ceiling"]), ("saga", result["saga"])):
+        left.plot(data["per_second_series"], label=name)
+        right.hist(data["latencies_ms"], bins=60, alpha=0.6, label=name)
+    left.set(title="completed per second", xlabel="second", ylabel="completed")
+    right.set(title="latency (ms)", xlabel="ms", ylabel="count", yscale="log")
+    left.legend()
+    right.legend()
+    fig.suptitle(
+        f"{result['clients']} clients, {result['duration']} s, "
+        f"{result['worker_concurrency']} process(es) per domain"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--funds", default="1000.00", help="deposit per user")
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="processes per domain worker"
+    )
+    parser.add_argument(
+        "--pool",
+        default=os.environ.get("WORKER_POOL", "prefork"),
+        help="Celery pool of the domain workers (prefork, threads, solo)",
+    )
+    parser.add_argument("--port", type=int, default=8030)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+
+    stack = Stack(args)
+    print(
+        f"bench: starting a stack on {stack.url} ({args.worker_concurrency} process(es) per domain)"
+    )
+    stack.start()
+    try:
+        setup_django(stack.env)
+        from tests.invariants import saga_report
+
+        chain = chain_step_factory()
+        for _ in range(20):  # warm up connections and workers
+            chain()
+        tokens = make_users(stack.url, args.users, args.funds)
+        saga = saga_step_factory(stack.url, tokens)
+        print("bench: unloaded latency")
+        quiet = {"ceiling": unloaded(chain, 100), "saga": unloaded(saga, 50)}
+        print(f"bench: ceiling under load ({args.clients} chains in flight)")
+        ceiling = drive("ceiling", args.clients, args.duration, chain, not args.no_progress)
+        print(f"bench: saga under load ({args.clients} clients)")
+        sagas = drive("saga", args.clients, args.duration, saga, not args.no_progress)
+        print("bench: checking the invariants")
+        invariants = saga_report("bench")
+    finally:
+        stack.stop()
+
+    result = {
+        "clients": args.clients,
+        "duration": args.duration,
+        "users": args.users,
+        "worker_concurrency": args.worker_concurrency,
+        "pool": args.pool,
+        "cpus": os.cpu_count(),
+        "unloaded": quiet,
+        "ceiling": ceiling,
+        "saga": sagas,
+        "ratios": {
+            "throughput_saga_over_ceiling": round(sagas["per_second"] / ceiling["per_second"], 3),
+            "unloaded_p50_saga_over_ceiling": round(
+                quiet["saga"]["p50_ms"] / quiet["ceiling"]["p50_ms"], 2
+            ),
+        },
+        "invariants": invariants,
+    }
+    out = ROOT / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
+    chart(result, out / f"bench-{stamp}.png")
+
+    def line(name: str, data: dict) -> str:
+        return (
+            f"  {name:<8} {data['per_second']:>7}/s   p50 {data['p50_ms']:>7} ms   "
+            f"p95 {data['p95_ms']:>7} ms   p99 {data['p99_ms']:>7} ms   "
+            f"max {data['max_ms']:>7} ms   errors {sum(data['errors'].values())}"
+        )
+
+    print(
+        f"\nunloaded p50: ceiling {quiet['ceiling']['p50_ms']} ms, saga "
+        f"{quiet['saga']['p50_ms']} ms"
+    )
+    print(f"under load ({args.clients} clients, {args.duration:.0f} s):")
+    print(line("ceiling", ceiling))
+    print(line("saga", sagas))
+    print(f"  outcomes {sagas['outcomes']}")
+    print(
+        f"saga / ceiling throughput: {result['ratios']['throughput_saga_over_ceiling']:.0%}; "
+        f"unloaded p50 ratio: {result['ratios']['unloaded_p50_saga_over_ceiling']}x"
+    )
+    print(f"invariants hold; sagas lost: {invariants['lost']}")
+    print(f"results: {out / f'bench-{stamp}.json'} and .png")
+
+
+if __name__ == "__main__":
+    main()
