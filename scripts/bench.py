@@ -80,6 +80,9 @@ class Stack:
             # As in production: no task events (Flower would switch them on every few seconds).
             "CELERY_WORKER_SEND_TASK_EVENTS": "false",
             "FLOWER_ENABLE_EVENTS": "false",
+            # Emails are stored and "sent" through a backend that drops them: the console
+            # backend would measure honcho printing them.
+            "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
         }
         self.proc: subprocess.Popen | None = None
 

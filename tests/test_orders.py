@@ -15,7 +15,7 @@ from kernel import outbox
 from kernel.models import InboxEvent, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, deposit, emails, order
-from tests.invariants import assert_invariants
+from tests.invariants import assert_invariants, saga_report
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 
@@ -238,3 +238,5 @@ def test_billing_down_times_the_order_out_and_its_late_debit_is_refunded(api, wo
     assert alice.client.get(order_url).json()["status"] == "rejected"
     letters = eventually(lambda: emails(alice.client, "order_rejected"), what="the letter")
     assert "did not complete in time" in letters[0]["body"]
+    report = saga_report("billing down longer than the saga timeout")
+    assert report["compensated"] == 1
