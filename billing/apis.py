@@ -7,12 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import account_get, ledger_list
-from kernel.money import money_str
-
-
-class SignedMoneyField(serializers.Field):
-    def to_representation(self, value) -> str:
-        return money_str(value)
+from kernel.api import MoneyOutputField
 
 
 class AccountApi(APIView):
@@ -20,7 +15,7 @@ class AccountApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         user_id = serializers.UUIDField()
-        balance = SignedMoneyField()
+        balance = MoneyOutputField()
         created_at = serializers.DateTimeField()
         updated_at = serializers.DateTimeField()
 
@@ -37,8 +32,8 @@ class LedgerListApi(ListAPIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.UUIDField()
         kind = serializers.CharField()
-        amount = SignedMoneyField()
-        balance_after = SignedMoneyField()
+        amount = MoneyOutputField()
+        balance_after = MoneyOutputField()
         reference = serializers.UUIDField(allow_null=True)
         created_at = serializers.DateTimeField()
 

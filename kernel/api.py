@@ -72,6 +72,24 @@ class MoneyField(serializers.Field):
         return money_str(value)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^-?\d+\.\d{2}$",
+        "example": "-12.50",
+        "description": "An amount with two decimals; negative for what left the account.",
+    }
+)
+class MoneyOutputField(serializers.Field):
+    """A stored amount, signed, as the API shows it: "12.50", "-12.50"."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: Decimal) -> str:
+        return money_str(value)
+
+
 # 13 to 19 digits, optionally grouped by spaces or dashes, starting as card networks' numbers do
 # (2 to 6), and passing the Luhn check: the shape of a payment card number.
 _CARD_LIKE = re.compile(r"(?<!\d)[2-6](?:[ -]?\d){12,18}(?!\d)")

@@ -6,22 +6,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kernel.money import money_str
+from kernel.api import MoneyOutputField
 from orders.selectors import order_get, order_list
-
-
-class MoneyOut(serializers.Field):
-    def to_representation(self, value) -> str:
-        return money_str(value)
 
 
 class OrderSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField()
     reason = serializers.CharField()
-    price = MoneyOut()
+    price = MoneyOutputField()
     description = serializers.CharField()
-    refunded = MoneyOut(allow_null=True)
+    refunded = MoneyOutputField(allow_null=True)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
