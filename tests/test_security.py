@@ -297,9 +297,11 @@ def test_the_broker_never_carries_a_password_a_token_or_a_card_number(api):
         assert PASSWORD not in message
         assert token not in message and not JWT_LIKE.search(message)
         assert "4111" not in message
+        # Free text only: ids are UUIDs, and a password hash's hex digits can look like a
+        # card number by chance (about one run in five hundred).
         texts = [
             v
             for k, v in envelope["payload"].items()
-            if isinstance(v, str) and not k.endswith("_id")
+            if isinstance(v, str) and not k.endswith("_id") and k != "password_hash"
         ]
         assert not any(looks_like_card_number(text) for text in texts), envelope
