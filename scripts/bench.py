@@ -113,6 +113,7 @@ class Stack:
             if probe.connect_ex(("127.0.0.1", self.port)) == 0:
                 sys.exit(f"bench: port {self.port} is taken (another bench still running?)")
         self.reset()
+        (ROOT / "var").mkdir(exist_ok=True)
         log = open(ROOT / "var" / "bench-stack.log", "wb")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             [str(ROOT / "scripts" / "run.sh")],
