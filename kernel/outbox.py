@@ -21,38 +21,46 @@ logger = logging.getLogger(__name__)
 DELIVER_TASK = "kernel.deliver"
 
 
-def publish(event: Event) -> Envelope:
-    """Record ``event`` in the outbox of the current transaction; it is sent once that commits.
+def publish(*events: Event) -> list[Envelope]:
+    """Record ``events`` in the outbox of the current transaction; they are sent once it commits.
 
-    Inside a handler the envelope inherits the correlation id of the event being handled and
-    names it as its cause; inside an HTTP request it carries the request's correlation id.
+    The events of one step go in one INSERT. Inside a handler each envelope inherits the
+    correlation id of the event being handled and names it as its cause; inside an HTTP request
+    it carries the request's correlation id.
     """
-    envelope = Envelope(
-        id=uuid4(),
-        type=event.type_name(),
-        version=event.version,
-        occurred_at=timezone.now(),
-        correlation_id=context.correlation_id() or uuid4(),
-        causation_id=context.causation_id(),
-        payload=event.model_dump(mode="json"),
-    )
-    message = envelope.model_dump(mode="json")
-    # Written as sent: after commit it is, and if sending fails the row is reopened for the
+    now = timezone.now()
+    correlation_id = context.correlation_id() or uuid4()
+    envelopes = [
+        Envelope(
+            id=uuid4(),
+            type=event.type_name(),
+            version=event.version,
+            occurred_at=now,
+            correlation_id=correlation_id,
+            causation_id=context.causation_id(),
+            payload=event.model_dump(mode="json"),
+        )
+        for event in events
+    ]
+    messages = [envelope.model_dump(mode="json") for envelope in envelopes]
+    # Written as sent: after commit they are, and if sending fails the row is reopened for the
     # relay. One statement less per event than marking it afterwards; a crash between commit
     # and send leaves a row that says sent, which the sweep sends again (no inbox row).
-    now = timezone.now()
-    OutboxEvent.objects.create(
-        id=envelope.id,
-        type=envelope.type,
-        correlation_id=envelope.correlation_id,
-        envelope=message,
-        dispatched_at=now,
-        last_sent_at=now,
-        dispatch_attempts=1,
+    OutboxEvent.objects.bulk_create(
+        OutboxEvent(
+            id=envelope.id,
+            type=envelope.type,
+            correlation_id=envelope.correlation_id,
+            envelope=message,
+            dispatched_at=now,
+            last_sent_at=now,
+            dispatch_attempts=1,
+        )
+        for envelope, message in zip(envelopes, messages, strict=True)
     )
-    # One callback per event (not one per transaction): a rolled-back savepoint drops its own.
-    transaction.on_commit(lambda: dispatch([message]))
-    return envelope
+    # One callback per call (not one per transaction): a rolled-back savepoint drops its own.
+    transaction.on_commit(lambda: dispatch(messages))
+    return envelopes
 
 
 def send_to(consumer: str, message: dict) -> None:

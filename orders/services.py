@@ -75,14 +75,15 @@ def _outcome_fields(order: Order) -> dict:
     }
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def order_place(
     *, order_id: UUID, user_id: UUID, price: Decimal, description: str, requested: Envelope
 ) -> Order:
-    """OrderRequested: create the order pending and ask billing for the money."""
-    order = Order.objects.filter(pk=order_id).first()
-    if order is not None:
-        return order
+    """OrderRequested: create the order pending and ask billing for the money.
+
+    The inbox applies each OrderRequested once; an order id met twice is a fault (the primary
+    key refuses it and the delivery retries, then dead-letters), not a case to look up first.
+    """
     order = Order.objects.create(
         id=order_id,
         user_id=user_id,
@@ -90,17 +91,17 @@ def order_place(
         description=description,
         deadline_at=timezone.now() + timedelta(seconds=settings.ORDER_PENDING_TIMEOUT),
     )
-    created = publish(OrderCreated(order_id=order.id, user_id=user_id, price=price))
-    debit = publish(
+    published = publish(
+        OrderCreated(order_id=order.id, user_id=user_id, price=price),
         TransactionRequested(
             transaction_id=order.debit_transaction_id,
             user_id=user_id,
             amount=price,
             kind="debit",
             order_id=order.id,
-        )
+        ),
     )
-    _record(order, requested, created, debit)
+    _record(order, requested, *published)
     return order
 
 
@@ -111,7 +112,7 @@ def _locked(order_id: UUID) -> Order | None:
     return order
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     """TransactionCompleted: confirm a pending order; refund a debit that came too late."""
     order = _locked(order_id)
@@ -120,10 +121,10 @@ def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     steps = [envelope]
     if order.status == Status.PENDING:
         order_move(order, to=Status.CONFIRMED)
-        steps.append(publish(OrderConfirmed(**_outcome_fields(order))))
+        steps.extend(publish(OrderConfirmed(**_outcome_fields(order))))
     elif order.status == Status.REJECTED:
         logger.warning("late debit for rejected order %s: refunding", order.id)
-        steps.append(
+        steps.extend(
             publish(RefundRequested(order_id=order.id, user_id=order.user_id, reason="late_debit"))
         )
     else:
@@ -131,7 +132,7 @@ def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     _record(order, *steps)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> None:
     """TransactionFailed: reject a pending order; nothing was taken, nothing to undo."""
     order = _locked(order_id)
@@ -139,11 +140,11 @@ def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> No
         return
     steps = [envelope]
     if order_move(order, to=Status.REJECTED, reason=reason):
-        steps.append(publish(OrderRejected(**_outcome_fields(order), reason=reason)))
+        steps.extend(publish(OrderRejected(**_outcome_fields(order), reason=reason)))
     _record(order, *steps)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
     """OrderCancelRequested: a confirmed order starts its refund; anything else is refused."""
     order = Order.objects.locked().filter(pk=order_id, user_id=user_id).first()
@@ -156,10 +157,10 @@ def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
         answer = OrderCancelRejected(
             order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
         )
-    _record(order, envelope, publish(answer))
+    _record(order, envelope, *publish(answer))
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelope) -> None:
     """RefundCompleted: a cancelling order is cancelled; a late debit's refund is only recorded."""
     order = _locked(order_id)
@@ -168,7 +169,7 @@ def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelop
     steps = [envelope]
     if order.status == Status.CANCELLING:
         order_move(order, to=Status.CANCELLED, refunded=amount)
-        steps.append(publish(OrderCancelled(**_outcome_fields(order), refunded=amount)))
+        steps.extend(publish(OrderCancelled(**_outcome_fields(order), refunded=amount)))
     else:
         Order.objects.filter(pk=order.pk).update(refunded=amount, updated_at=timezone.now())
     _record(order, *steps)
@@ -185,7 +186,7 @@ def orders_expire(*, batch: int = 200) -> int:
         )
         for order in due:
             if order_move(order, to=Status.REJECTED, reason=Order.Reason.TIMEOUT):
-                _record(order, publish(OrderRejected(**_outcome_fields(order), reason="timeout")))
+                _record(order, *publish(OrderRejected(**_outcome_fields(order), reason="timeout")))
                 expired += 1
     if expired:
         logger.warning("rejected %d orders pending past their deadline", expired)
