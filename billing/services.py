@@ -3,6 +3,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from django.db import transaction
+from django.db.models import Exists
 
 from billing.models import Account, LedgerEntry
 from kernel.catalog import (
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 MAX_BALANCE = Decimal("9999999999.99")  # numeric(12, 2)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def account_open(*, user_id: UUID) -> Account:
     account, created = Account.objects.get_or_create(user_id=user_id)
     if created:
@@ -28,7 +29,7 @@ def account_open(*, user_id: UUID) -> Account:
     return account
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> LedgerEntry | None:
     """Credit ``amount`` under the account's row lock, with its ledger row, or refuse."""
     account = Account.objects.locked().filter(user_id=user_id).first()
@@ -62,14 +63,18 @@ def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> 
     return entry
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def account_debit(
     *, transaction_id: UUID, order_id: UUID, user_id: UUID, amount: Decimal
 ) -> LedgerEntry | None:
     """Take an order's price under the account's row lock if the balance covers it."""
-    account = Account.objects.locked().filter(user_id=user_id).first()
-    done = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, reference=order_id).first()
-    if done is not None:
+    debits = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.DEBIT, reference=order_id)
+    # The lock and the check for an earlier debit of this order in one round trip.
+    account = (
+        Account.objects.locked().filter(user_id=user_id).annotate(debited=Exists(debits)).first()
+    )
+    if account is not None and account.debited:
+        done = debits.get()
         logger.warning("order %s is debited already (%s)", order_id, done.id)
         return done
     reason = None
@@ -106,7 +111,7 @@ def account_debit(
     return entry
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
 def account_refund(*, order_id: UUID, user_id: UUID) -> LedgerEntry | None:
     """Give back an order's debit, once. With no debit to undo, say so with an amount of 0."""
     account = Account.objects.locked().filter(user_id=user_id).first()
