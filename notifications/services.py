@@ -1,11 +1,11 @@
 import logging
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from kernel.money import money_str
@@ -24,31 +24,78 @@ def contact_record(*, user_id: UUID, username: str, email: str, first_name: str 
     return contact
 
 
+_NOTIFICATION = Notification._meta.db_table
+_STORE_SQL = f"""
+    INSERT INTO {_NOTIFICATION}
+        (id, user_id, kind, reference, email, subject, body, status, attempts, last_error,
+         created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, '', now())
+    ON CONFLICT (kind, reference) DO NOTHING
+    RETURNING id
+"""
+
+
 def notification_store(
     *, user_id: UUID, kind: str, reference: UUID, email: str, subject: str, body: str
-) -> Notification | None:
-    """Store an email once per (kind, reference) and send it after the transaction commits."""
-    notification, created = Notification.objects.get_or_create(
-        kind=kind,
-        reference=reference,
-        defaults={"user_id": user_id, "email": email, "subject": subject, "body": body},
-    )
-    if created:
-        transaction.on_commit(lambda: notification_deliver(notification_id=notification.id))
-    return notification
+) -> UUID | None:
+    """Store an email once per (kind, reference) and send it after the transaction commits.
+
+    One statement: a letter stored already (the same kind about the same thing) is left alone.
+    Returns the new letter's id, or None if there was one.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STORE_SQL,
+            [uuid4(), user_id, kind, reference, email, subject, body, Notification.Status.PENDING],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    notification = Notification(
+        id=row[0], user_id=user_id, kind=kind, reference=reference, email=email,
+        subject=subject, body=body,
+    )  # fmt: skip
+    transaction.on_commit(lambda: notification_deliver(notification))
+    return notification.id
 
 
-def notification_deliver(*, notification_id: UUID) -> None:
-    """Send right after the commit that stored it; if that fails, a retrying task takes over.
+def notification_deliver(notification: Notification) -> None:
+    """Send a letter right after the commit that stored it; if that fails, a retrying task
+    takes over.
 
-    Sending here, not in a task of its own, saves a broker round trip per email.
+    Sending here, not in a task of its own, saves a broker round trip per email; and no lock is
+    needed, since nothing else knows of the row yet (its event is applied once, by this commit):
+    the outcome is one UPDATE.
     """
     try:
-        notification_send(notification_id=notification_id)
-    except Exception:
-        current_app.send_task(
-            SEND_TASK, args=(str(notification_id),), queue="notifications", countdown=2
+        _email(notification)
+        Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
+            status=Notification.Status.SENT, attempts=1, sent_at=timezone.now()
         )
+    except Exception as exc:
+        logger.warning("sending %s failed: %s; a task retries it", notification.pk, exc)
+        try:
+            Notification.objects.filter(
+                pk=notification.pk, status=Notification.Status.PENDING
+            ).update(status=Notification.Status.FAILED, attempts=1, last_error=_error(exc))
+        finally:
+            current_app.send_task(
+                SEND_TASK, args=(str(notification.pk),), queue="notifications", countdown=2
+            )
+
+
+def _email(notification: Notification) -> None:
+    send_mail(
+        notification.subject,
+        notification.body,
+        settings.DEFAULT_FROM_EMAIL,
+        [notification.email],
+        fail_silently=False,
+    )
+
+
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def welcome_store(*, user_id: UUID, username: str, email: str, first_name: str = "") -> None:
@@ -161,16 +208,10 @@ def notification_send(*, notification_id: UUID | str) -> Notification | None:
             return None  # sent already, or gone
         notification.attempts += 1
         try:
-            send_mail(
-                notification.subject,
-                notification.body,
-                settings.DEFAULT_FROM_EMAIL,
-                [notification.email],
-                fail_silently=False,
-            )
+            _email(notification)
         except Exception as exc:
             notification.status = Notification.Status.FAILED
-            notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            notification.last_error = _error(exc)
             notification.save(update_fields=["status", "attempts", "last_error"])
             logger.warning("sending %s failed: %s", notification.id, exc)
             raise
