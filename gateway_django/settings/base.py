@@ -72,6 +72,13 @@ DATABASES = {
 # Keep connections between requests and tasks; a broken one is noticed before it is used.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The stock PostgreSQL backend, plus a per-process pool of idle connections when
+# DATABASE_POOL_SIZE > 0: the API processes use one (see kernel/postgres/base.py), the workers
+# keep their connection per process (CONN_MAX_AGE, CELERY_DB_REUSE_MAX).
+DATABASES["default"]["ENGINE"] = "kernel.postgres"
+DATABASES["default"].setdefault("OPTIONS", {})["pool_size"] = env.int(
+    "DATABASE_POOL_SIZE", default=0
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"
