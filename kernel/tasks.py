@@ -91,11 +91,21 @@ def replay(dead_letter: DeadLetter) -> None:
 
 
 @shared_task(name="kernel.echo", acks_late=True)
-def echo(route: list[str], reply_key: str, sent_at: float) -> None:
-    """Pass a message along ``route``, one queue per hop as a saga's events go, doing nothing
-    else, then push it onto the Redis list ``reply_key``: the pipeline's ceiling (make bench)."""
+def echo(route: list[list[str]], reply_key: str | None, sent_at: float) -> None:
+    """Pass a message along ``route`` as a saga's events go, doing nothing else: the pipeline's
+    ceiling (make bench).
+
+    Each hop lists the queues its message goes to, as an event goes to each of its consumers:
+    the first carries the rest of the route, the others end there. At the end of the route the
+    message is pushed onto the Redis list ``reply_key``, as the gateway wakes a waiting request.
+    """
     if route:
-        echo.apply_async((route[1:], reply_key, sent_at), queue=route[0])
+        first, *others = route[0]
+        echo.apply_async((route[1:], reply_key, sent_at), queue=first)
+        for queue in others:
+            echo.apply_async(([], None, sent_at), queue=queue)
+        return
+    if reply_key is None:
         return
     pipe = _reply_client().pipeline()
     pipe.rpush(reply_key, sent_at)

@@ -4,11 +4,14 @@ Starts a stack of its own (the same script as `make run`, on its own port, datab
 databases) unless --url names a running one, registers and funds users, then measures:
 
 1. unloaded: one client, one request at a time: the latency of a no-op chain of Celery tasks
-   with the saga's hops (orders → billing → orders → gateway) and of an order's saga;
+   with the saga's deliveries (orders → billing → orders → gateway and notifications) and of an
+   order's saga;
 2. the ceiling under load: --clients chains in flight for --duration seconds;
 3. the saga under load: --clients HTTP clients placing orders for --duration seconds, each
-   timed from POST /order/ to the order's final status;
-4. the design's invariants over everything the run did.
+   timed from POST /order/ to the order's final status (a closed loop: the throughput);
+4. the saga under a steady load: orders arriving at --load times that throughput (or --rate
+   per second), whatever the latency (an open loop: the latency a service run so would see);
+5. the design's invariants over everything the run did.
 
 Writes results/bench-<time>.json and .png (git ignores results/).
 """
@@ -29,7 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-ROUTE = ["billing", "orders", "gateway"]  # after the first hop on orders: the saga's path
+# After the first hop on orders, the queues each of the saga's events goes to: TransactionRequested
+# to billing, TransactionCompleted to orders, OrderConfirmed to the gateway and notifications.
+ROUTE = [["billing"], ["orders"], ["gateway", "notifications"]]
 TERMINAL = {"confirmed", "rejected", "cancelled"}
 
 
@@ -242,6 +247,87 @@ def drive(name: str, clients: int, duration: float, step, progress: bool) -> dic
     return report
 
 
+def drive_open(name: str, rate: float, duration: float, clients: int, step, progress: bool):
+    """Start ``step()`` at ``rate`` per second (Poisson arrivals) for ``duration`` seconds,
+    whatever the latency, on at most ``clients`` threads; each is timed from the moment it was
+    due, so time spent waiting for a free client counts (no coordinated omission)."""
+    import queue
+
+    from tqdm import tqdm
+
+    arrivals: queue.Queue = queue.Queue()
+    results: list[tuple[float, float, str]] = []
+    errors: Counter = Counter()
+    lock = threading.Lock()
+    start = time.monotonic()
+    bar = tqdm(total=int(duration), desc=name, unit="s", disable=not progress, leave=False)
+
+    def schedule() -> None:
+        arrivals_rng = random.Random(7)
+        due = start
+        while (due := due + arrivals_rng.expovariate(rate)) < start + duration:
+            time.sleep(max(0.0, due - time.monotonic()))
+            arrivals.put(due)
+        for _ in range(clients):
+            arrivals.put(None)
+
+    def loop() -> None:
+        while (due := arrivals.get()) is not None:
+            try:
+                _, outcome = step()
+            except Exception as exc:  # counted, never hidden
+                with lock:
+                    errors[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
+                continue
+            with lock:
+                results.append((time.monotonic() - start, time.monotonic() - due, outcome))
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    threads.append(threading.Thread(target=schedule, daemon=True))
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        time.sleep(1)
+        bar.n = min(int(time.monotonic() - start), int(duration))
+        bar.set_postfix(done=len(results), errors=sum(errors.values()))
+        bar.refresh()
+    bar.close()
+    elapsed = time.monotonic() - start
+    series = Counter(int(t) for t, _, _ in results)
+    report = summary([lat for _, lat, _ in results], elapsed, len(results))
+    report.update(
+        rate=rate,
+        clients=clients,
+        seconds=round(elapsed, 1),
+        outcomes=dict(Counter(o for _, _, o in results)),
+        errors=dict(errors),
+        per_second_series=[series.get(s, 0) for s in range(int(elapsed) + 1)],
+        latencies_ms=[round(lat * 1000, 2) for _, lat, _ in results],
+    )
+    return report
+
+
+def drain(timeout: float = 120.0) -> float:
+    """Wait until the workers have emptied their queues (a saturated phase leaves the letters
+    behind, which are off the critical path), so that one phase does not slow the next.
+    Returns the seconds waited."""
+    import redis
+    from django.conf import settings
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queues = ["gateway", "users", "billing", "orders", "notifications"]
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        pipe = broker.pipeline()
+        for name in queues:
+            pipe.llen(name)
+        pipe.hlen("unacked")
+        if not any(pipe.execute()):
+            break
+        time.sleep(0.2)
+    return round(time.monotonic() - start, 1)
+
+
 def chain_step_factory():
     """One no-op chain: first hop on orders, then billing, orders, gateway, then a reply."""
     import redis
@@ -261,28 +347,35 @@ def chain_step_factory():
     return step
 
 
-def saga_step_factory(url: str, tokens: list[str]):
-    import httpx
+def saga_step_factory(url: str, tokens: list[str], clients: int):
+    """One order, timed from POST /order/ to its final status.
 
+    The load generator shares the machine with the stack, so it is kept light: one urllib3 pool
+    for all client threads, made before the clock starts (an httpx client per thread cost a
+    fifth of a core, most of it building each client's TLS context at the start of a phase).
+    """
+    import urllib3
+
+    http = urllib3.PoolManager(maxsize=clients + 10, timeout=urllib3.Timeout(total=30))
     local = threading.local()
 
-    def step() -> tuple[float, str]:
-        if not hasattr(local, "http"):
-            local.http = httpx.Client(base_url=url, timeout=30)
-            local.token = random.choice(tokens)
+    def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {local.token}"}
+        response = http.request(method, url + path, json=body, headers=headers)
+        return response.status, response.json()
+
+    def step() -> tuple[float, str]:
+        if not hasattr(local, "token"):
+            local.token = random.choice(tokens)
         price = f"{random.randint(100, 1500) / 100:.2f}"
         sent = time.monotonic()
-        response = local.http.post(
-            "/order/", json={"price": price, "description": "bench"}, headers=headers
-        )
-        if response.status_code not in (201, 202):
-            raise RuntimeError(f"HTTP {response.status_code}")
-        order = response.json()
+        code, order = call("POST", "/order/", {"price": price, "description": "bench"})
+        if code not in (201, 202):
+            raise RuntimeError(f"HTTP {code}")
         status = order.get("status")
         while status not in TERMINAL:  # 202: the saga is still running; read the order
             time.sleep(0.05)
-            status = local.http.get(f"/order/{order['id']}/", headers=headers).json()["status"]
+            status = call("GET", f"/order/{order['id']}/")[1]["status"]
             if time.monotonic() - sent > 60:
                 raise TimeoutError("saga not finished after 60 s")
         return time.monotonic() - sent, status
@@ -305,7 +398,11 @@ def chart(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, data in (("ceiling (no-op chain)", result["ceiling"]), ("saga", result["saga"])):
+    for name, data in (
+        ("ceiling (no-op chain)", result["ceiling"]),
+        ("saga", result["saga"]),
+        (f"saga at a steady {result['steady']['rate']}/s", result["steady"]),
+    ):
         left.plot(data["per_second_series"], label=name)
         right.hist(data["latencies_ms"], bins=60, alpha=0.6, label=name)
     left.set(title="completed per second", xlabel="second", ylabel="completed")
@@ -336,6 +433,13 @@ def main() -> None:
         default=os.environ.get("WORKER_POOL", "prefork"),
         help="Celery pool of the domain workers (prefork, threads, solo)",
     )
+    parser.add_argument(
+        "--load",
+        type=float,
+        default=0.7,
+        help="the steady phase's arrival rate, as a fraction of the saga throughput measured",
+    )
+    parser.add_argument("--rate", type=float, help="the steady phase's arrival rate, per second")
     parser.add_argument("--port", type=int, default=8030)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -353,13 +457,18 @@ def main() -> None:
         for _ in range(20):  # warm up connections and workers
             chain()
         tokens = make_users(stack.url, args.users, args.funds)
-        saga = saga_step_factory(stack.url, tokens)
+        saga = saga_step_factory(stack.url, tokens, args.clients)
         print("bench: unloaded latency")
         quiet = {"ceiling": unloaded(chain, 100), "saga": unloaded(saga, 50)}
         print(f"bench: ceiling under load ({args.clients} chains in flight)")
         ceiling = drive("ceiling", args.clients, args.duration, chain, not args.no_progress)
+        print(f"bench: queues drained in {drain()} s")
         print(f"bench: saga under load ({args.clients} clients)")
         sagas = drive("saga", args.clients, args.duration, saga, not args.no_progress)
+        print(f"bench: queues drained in {drain()} s")
+        rate = args.rate or round(args.load * sagas["per_second"], 1)
+        print(f"bench: saga under a steady {rate} orders/s (open loop, Poisson arrivals)")
+        steady = drive_open("steady", rate, args.duration, args.clients, saga, not args.no_progress)
         print("bench: checking the invariants")
         invariants = saga_report("bench")
     finally:
@@ -375,6 +484,7 @@ def main() -> None:
         "unloaded": quiet,
         "ceiling": ceiling,
         "saga": sagas,
+        "steady": steady,
         "ratios": {
             "throughput_saga_over_ceiling": round(sagas["per_second"] / ceiling["per_second"], 3),
             "unloaded_p50_saga_over_ceiling": round(
@@ -404,11 +514,21 @@ def main() -> None:
     print(line("ceiling", ceiling))
     print(line("saga", sagas))
     print(f"  outcomes {sagas['outcomes']}")
-    print(
-        f"saga / ceiling throughput: {result['ratios']['throughput_saga_over_ceiling']:.0%}; "
-        f"unloaded p50 ratio: {result['ratios']['unloaded_p50_saga_over_ceiling']}x"
-    )
-    print(f"invariants hold; sagas lost: {invariants['lost']}")
+    print(f"under a steady {rate} orders/s ({args.load:.0%} of the saga throughput unless --rate):")
+    print(line("steady", steady))
+    ratio = result["ratios"]["throughput_saga_over_ceiling"]
+    p50_ratio = result["ratios"]["unloaded_p50_saga_over_ceiling"]
+    errors = sum(sum(d["errors"].values()) for d in (ceiling, sagas, steady))
+    checks = [
+        (f"saga / ceiling throughput {ratio:.0%}", ratio >= 0.40, ">= 40 %"),
+        (f"unloaded p50 saga / ceiling {p50_ratio}x", p50_ratio < 5, "< 5x"),
+        (f"p99 at a steady {rate}/s: {steady['p99_ms']} ms", steady["p99_ms"] < 1000, "< 1 s"),
+        (f"errors {errors}", errors == 0, "0"),
+        (f"sagas lost {invariants['lost']}", invariants["lost"] == 0, "0, invariants hold"),
+    ]
+    print("targets:")
+    for text, ok, target in checks:
+        print(f"  {'met    ' if ok else 'NOT met'}  {text} (target {target})")
     print(f"results: {out / f'bench-{stamp}.json'} and .png")
 
 
