@@ -37,8 +37,15 @@ def order_request_record(
                 DO NOTHING RETURNING order_id""",
             [order_id, user_id, correlation_id, key, fingerprint],
         )
-        created = cursor.fetchone() is not None
-    return OrderRequest.objects.get(user_id=user_id, idempotency_key=key), created
+        if cursor.fetchone() is not None:
+            return OrderRequest(
+                order_id=order_id,
+                user_id=user_id,
+                correlation_id=correlation_id,
+                idempotency_key=key,
+                fingerprint=fingerprint,
+            ), True
+    return OrderRequest.objects.get(user_id=user_id, idempotency_key=key), False
 
 
 def order_request_settle(*, request: OrderRequest, status: int, body: dict) -> None:
