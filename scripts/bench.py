@@ -356,11 +356,18 @@ def saga_step_factory(url: str, tokens: list[str], clients: int):
     """
     import urllib3
 
-    http = urllib3.PoolManager(maxsize=clients + 10, timeout=urllib3.Timeout(total=30))
+    # Orders carry an Idempotency-Key, so a request whose connection broke is sent again
+    # safely, as a careful client would; a retry is not an error, a second failure is.
+    retries = urllib3.Retry(total=1, allowed_methods=None, status=0, raise_on_status=False)
+    http = urllib3.PoolManager(
+        maxsize=clients + 10, timeout=urllib3.Timeout(total=30), retries=retries
+    )
     local = threading.local()
 
     def call(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         headers = {"Authorization": f"Bearer {local.token}"}
+        if method == "POST":
+            headers["Idempotency-Key"] = uuid.uuid4().hex
         response = http.request(method, url + path, json=body, headers=headers)
         return response.status, response.json()
 
