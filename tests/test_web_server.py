@@ -1,0 +1,127 @@
+"""The API process as deployed (gunicorn with gateway_django/gunicorn.py): requests waiting for
+their answer events pin neither a thread nor a database connection."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+import urllib3
+from django.db import connection
+from rest_framework_simplejwt.tokens import AccessToken
+
+from conftest import ROOT, _database_url, eventually
+from users.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAITING = 300  # more than any thread pool the API process was given before (128 per process)
+REPLY_TIMEOUT = 5.0
+SLOTS = 6
+GUNICORN_ARGS = ["--config", "python:gateway_django.gunicorn"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def api_server(settings):
+    """One API process, on a broker database no worker reads: every order waits the whole
+    reply timeout and is answered 202."""
+    port = _free_port()
+    broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+        "DATABASE_URL": f"{_database_url()}?application_name=api-under-test",
+        "DATABASE_CONN_MAX_AGE": "0",
+        "DATABASE_POOL_SIZE": str(SLOTS),
+        "WEB_DATABASE_SLOTS": str(SLOTS),
+        "CELERY_BROKER_URL": broker,
+        "GATEWAY_REPLY_TIMEOUT": str(REPLY_TIMEOUT),
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",
+        "WEB_ACCESS_LOG": "/dev/null",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "gateway_django.wsgi", *GUNICORN_ARGS],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    http = urllib3.PoolManager(maxsize=WAITING)
+
+    def ready() -> bool:
+        try:
+            return http.request("GET", f"{url}/healthz", retries=False).status == 200
+        except urllib3.exceptions.HTTPError:
+            return False
+
+    try:
+        eventually(ready, timeout=30, what="the API process")
+        yield url, http
+    finally:
+        http.clear()  # no idle keep-alive connection for a graceful stop to wait on
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        redis.Redis.from_url(broker).flushdb()
+
+
+def _sessions_of_api() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'api-under-test'"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
+    url, http = api_server
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(UserFactory())}"}
+    sessions: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        try:
+            while not stop.is_set():
+                sessions.append(_sessions_of_api())
+                time.sleep(0.1)
+        finally:
+            connection.close()  # this thread's own
+
+    def order(_: int) -> int:
+        body = {"price": "1.00", "description": "waits"}
+        return http.request("POST", f"{url}/order/", json=body, headers=headers).status
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=WAITING) as pool:
+            codes = list(pool.map(order, range(WAITING)))
+    finally:
+        stop.set()
+        watcher.join()
+    elapsed = time.monotonic() - started
+
+    assert codes == [202] * WAITING
+    # All waited side by side: one round of the reply timeout (plus the CPU time of 300 requests
+    # on one process), not one round per batch of threads (with 128 threads: 3 rounds, 15 s).
+    assert elapsed < 2.4 * REPLY_TIMEOUT, f"{WAITING} waiting requests took {elapsed:.1f} s"
+    # And while they waited they held no database session beyond the process's slots.
+    assert max(sessions) <= SLOTS, f"the API process had {max(sessions)} PostgreSQL sessions"
