@@ -201,17 +201,23 @@ def make_users(url: str, count: int, funds: str) -> list[str]:
         return list(pool.map(one, range(count)))
 
 
-def drive(name: str, clients: int, duration: float, step, progress: bool) -> dict:
-    """Run ``step()`` in ``clients`` threads for ``duration`` seconds; each returns
-    (latency seconds, outcome) or raises. Collects latencies, outcomes, errors, a time series."""
+def drive(
+    name: str, clients: int, duration: float, step, progress: bool, warmup: float = 0.0
+) -> dict:
+    """Run ``step()`` in ``clients`` threads for ``warmup`` + ``duration`` seconds; each returns
+    (latency seconds, outcome) or raises. Counts what completes within the ``duration`` after
+    the warm-up (all the clients start at once, so the first seconds move in waves; and what
+    completes after the end, while no new step starts, is a tail of fewer clients). Collects
+    latencies, outcomes, errors (all of them), a time series."""
     from tqdm import tqdm
 
     results: list[tuple[float, float, str]] = []
     errors: Counter = Counter()
     lock = threading.Lock()
     start = time.monotonic()
-    stop_at = start + duration
-    bar = tqdm(total=int(duration), desc=name, unit="s", disable=not progress, leave=False)
+    stop_at = start + warmup + duration
+    total = int(warmup + duration)
+    bar = tqdm(total=total, desc=name, unit="s", disable=not progress, leave=False)
 
     def loop() -> None:
         while time.monotonic() < stop_at:
@@ -225,24 +231,33 @@ def drive(name: str, clients: int, duration: float, step, progress: bool) -> dic
                 results.append((time.monotonic() - start, latency, outcome))
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    window = (warmup, warmup + duration)
+    return _run(threads, bar, start, results, errors, window, clients=clients, warmup_s=warmup)
+
+
+def _run(threads, bar, start, results, errors, window: tuple[float, float], **extra) -> dict:
+    """Start ``threads``, show their progress until they end, and report what they recorded,
+    (seconds since start, latency, outcome) per step, that completed within ``window``
+    (seconds since start), and errors by kind."""
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
         time.sleep(1)
-        bar.n = min(int(time.monotonic() - start), int(duration))
+        bar.n = min(int(time.monotonic() - start), bar.total)
         bar.set_postfix(done=len(results), errors=sum(errors.values()))
         bar.refresh()
     bar.close()
-    elapsed = time.monotonic() - start
+    kept = [r for r in results if window[0] <= r[0] <= window[1]]
+    seconds = window[1] - window[0]
     series = Counter(int(t) for t, _, _ in results)
-    report = summary([lat for _, lat, _ in results], elapsed, len(results))
+    report = summary([lat for _, lat, _ in kept], seconds, len(kept))
     report.update(
-        clients=clients,
-        seconds=round(elapsed, 1),
-        outcomes=dict(Counter(o for _, _, o in results)),
+        **extra,
+        seconds=round(seconds, 1),
+        outcomes=dict(Counter(o for _, _, o in kept)),
         errors=dict(errors),
-        per_second_series=[series.get(s, 0) for s in range(int(elapsed) + 1)],
-        latencies_ms=[round(lat * 1000, 2) for _, lat, _ in results],
+        per_second_series=[series.get(s, 0) for s in range(max(series, default=0) + 1)],
+        latencies_ms=[round(lat * 1000, 2) for _, lat, _ in kept],
     )
     return report
 
@@ -284,26 +299,10 @@ def drive_open(name: str, rate: float, duration: float, clients: int, step, prog
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
     threads.append(threading.Thread(target=schedule, daemon=True))
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
-        time.sleep(1)
-        bar.n = min(int(time.monotonic() - start), int(duration))
-        bar.set_postfix(done=len(results), errors=sum(errors.values()))
-        bar.refresh()
-    bar.close()
-    elapsed = time.monotonic() - start
-    series = Counter(int(t) for t, _, _ in results)
-    report = summary([lat for _, lat, _ in results], elapsed, len(results))
-    report.update(
-        rate=rate,
-        clients=clients,
-        seconds=round(elapsed, 1),
-        outcomes=dict(Counter(o for _, _, o in results)),
-        errors=dict(errors),
-        per_second_series=[series.get(s, 0) for s in range(int(elapsed) + 1)],
-        latencies_ms=[round(lat * 1000, 2) for _, lat, _ in results],
-    )
+    # Every order that was due counts, however late it completes: that lateness is the point.
+    window = (0.0, float("inf"))
+    report = _run(threads, bar, start, results, errors, window, rate=rate, clients=clients)
+    report.update(per_second=round(len(results) / duration, 1), seconds=duration)
     return report
 
 
@@ -430,6 +429,12 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10.0,
+        help="seconds the closed-loop phases run before they are measured",
+    )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--funds", default="1000.00", help="deposit per user")
     parser.add_argument(
@@ -468,10 +473,12 @@ def main() -> None:
         print("bench: unloaded latency")
         quiet = {"ceiling": unloaded(chain, 100), "saga": unloaded(saga, 50)}
         print(f"bench: ceiling under load ({args.clients} chains in flight)")
-        ceiling = drive("ceiling", args.clients, args.duration, chain, not args.no_progress)
+        ceiling = drive(
+            "ceiling", args.clients, args.duration, chain, not args.no_progress, args.warmup
+        )
         print(f"bench: queues drained in {drain()} s")
         print(f"bench: saga under load ({args.clients} clients)")
-        sagas = drive("saga", args.clients, args.duration, saga, not args.no_progress)
+        sagas = drive("saga", args.clients, args.duration, saga, not args.no_progress, args.warmup)
         print(f"bench: queues drained in {drain()} s")
         rate = args.rate or round(args.load * sagas["per_second"], 1)
         print(f"bench: saga under a steady {rate} orders/s (open loop, Poisson arrivals)")
@@ -484,6 +491,7 @@ def main() -> None:
     result = {
         "clients": args.clients,
         "duration": args.duration,
+        "warmup": args.warmup,
         "users": args.users,
         "worker_concurrency": args.worker_concurrency,
         "pool": args.pool,
@@ -517,7 +525,10 @@ def main() -> None:
         f"\nunloaded p50: ceiling {quiet['ceiling']['p50_ms']} ms, saga "
         f"{quiet['saga']['p50_ms']} ms"
     )
-    print(f"under load ({args.clients} clients, {args.duration:.0f} s):")
+    print(
+        f"under load ({args.clients} clients, {args.duration:.0f} s "
+        f"after {args.warmup:.0f} s of warm-up):"
+    )
     print(line("ceiling", ceiling))
     print(line("saga", sagas))
     print(f"  outcomes {sagas['outcomes']}")
