@@ -18,8 +18,6 @@ from rest_framework_simplejwt.tokens import AccessToken
 from conftest import ROOT, _database_url, eventually
 from users.tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 WAITING = 300  # more than any thread pool the API process was given before (128 per process)
 REPLY_TIMEOUT = 5.0
 SLOTS = 6
@@ -33,11 +31,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_server(settings):
-    """One API process, on a broker database no worker reads: every order waits the whole
-    reply timeout and is answered 202."""
+def api_server(settings, live):
+    """One API process that publishes to a broker database no worker reads and waits on a reply
+    database no worker writes: every order waits the whole reply timeout and is answered 202.
+
+    Its orders are not lost for that: the workers' outbox relay finds them unapplied and sends
+    them to the orders queue a few seconds later; ``live`` waits for all of them to settle.
+    """
     port = _free_port()
     broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
+    replies = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/13"
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
@@ -46,6 +49,7 @@ def api_server(settings):
         "DATABASE_POOL_SIZE": str(SLOTS),
         "WEB_DATABASE_SLOTS": str(SLOTS),
         "CELERY_BROKER_URL": broker,
+        "REPLY_REDIS_URL": replies,
         "GATEWAY_REPLY_TIMEOUT": str(REPLY_TIMEOUT),
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": "1",
@@ -79,7 +83,8 @@ def api_server(settings):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
-        redis.Redis.from_url(broker).flushdb()
+        for url in (broker, replies):
+            redis.Redis.from_url(url).flushdb()
 
 
 def _sessions_of_api() -> int:
