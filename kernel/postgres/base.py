@@ -21,7 +21,9 @@ from psycopg2 import extensions
 
 # A connection idle longer than this is checked (SELECT 1) before it is handed out: the server
 # may have ended it meanwhile (a restart, an idle timeout). A busy pool hands out connections
-# idle for milliseconds and pays no check.
+# idle for milliseconds and pays no check: a request that meets one the server ended within
+# that second fails (500), as it would have without a pool, and its connection, having raised,
+# is closed rather than kept.
 CHECK_AFTER_IDLE = 1.0
 
 _pools: dict[str, "_Pool"] = {}
