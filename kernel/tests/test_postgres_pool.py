@@ -99,3 +99,20 @@ def test_at_most_pool_size_connections_wait_idle(pooled):
             break
         time.sleep(0.05)
     assert alive == size
+
+
+def test_a_connection_that_failed_in_use_is_closed_not_kept(pooled):
+    from django.db import OperationalError
+
+    db = pooled()
+    first = backend_pid(db)
+    db.close()
+    assert backend_pid(db) == first  # handed out again at once, unchecked
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+    with pytest.raises(OperationalError), db.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    db.close()
+    assert not base._pools[db.alias].idle
+    assert backend_pid(db) != first
+    db.close()
