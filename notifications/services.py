@@ -1,4 +1,5 @@
 import logging
+from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID, uuid4
 
@@ -219,3 +220,33 @@ def notification_send(*, notification_id: UUID | str) -> Notification | None:
         notification.sent_at = timezone.now()
         notification.save(update_fields=["status", "attempts", "sent_at"])
     return notification
+
+
+def notifications_resend_stale(*, older_than: float | None = None, batch: int = 100) -> int:
+    """Send the letters still pending long after they were stored; returns how many were sent.
+
+    A letter is sent right after the commit that stored it, and a failed send schedules a
+    retrying task; but a worker killed between that commit and the send, or a broker down at
+    the moment the retry is scheduled, leaves it pending with nothing to send it. Beat runs
+    this every minute. ``notification_send`` locks the row and skips a letter sent meanwhile,
+    so a letter is never sent twice by this and an inline send or retry racing it.
+    """
+    after = settings.NOTIFICATION_STALE_AFTER if older_than is None else older_than
+    stale = list(
+        Notification.objects.filter(
+            status=Notification.Status.PENDING,
+            created_at__lte=timezone.now() - timedelta(seconds=after),
+        )
+        .order_by("created_at")
+        .values_list("id", flat=True)[:batch]
+    )
+    sent = 0
+    for notification_id in stale:
+        try:
+            sent += notification_send(notification_id=notification_id) is not None
+        except Exception:
+            logger.warning("stale letter %s still not sent; the next round tries again",
+                           notification_id)  # fmt: skip
+    if stale:
+        logger.warning("sent %d of %d letters left pending", sent, len(stale))
+    return sent

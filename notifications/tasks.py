@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from notifications.services import SEND_TASK, notification_send
+from notifications.services import SEND_TASK, notification_send, notifications_resend_stale
 
 
 @shared_task(
@@ -14,3 +14,8 @@ from notifications.services import SEND_TASK, notification_send
 )
 def send_notification(notification_id: str) -> None:
     notification_send(notification_id=notification_id)
+
+
+@shared_task(name="notifications.resend_stale", acks_late=True)
+def resend_stale() -> int:
+    return notifications_resend_stale()

@@ -200,6 +200,9 @@ OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
 OUTBOX_REDELIVER_AFTER = env.float("OUTBOX_REDELIVER_AFTER", default=30.0)
 OUTBOX_MAX_REDELIVERIES = env.int("OUTBOX_MAX_REDELIVERIES", default=8)
 MESSAGING_RETENTION_DAYS = env.int("MESSAGING_RETENTION_DAYS", default=7)
+# A letter still pending this long after it was stored is sent by beat's sweep (a worker died
+# between storing and sending it).
+NOTIFICATION_STALE_AFTER = env.float("NOTIFICATION_STALE_AFTER", default=120.0)
 # Retries of a failing handler: exponential backoff from 1 s, capped, then a dead letter.
 DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=6)
 # Database or Redis unreachable: retried for longer (about an hour at the capped backoff).
@@ -221,6 +224,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "gateway.expire_idempotency_keys",
         "schedule": schedule(3600.0),
         "options": {"queue": "gateway", "expires": 3600},
+    },
+    "notifications-resend-stale": {
+        "task": "notifications.resend_stale",
+        "schedule": schedule(60.0),
+        "options": {"queue": "notifications", "expires": 60},
     },
     "messaging-purge": {
         "task": "kernel.purge_messages",
