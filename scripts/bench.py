@@ -64,14 +64,18 @@ class Stack:
     def __init__(self, args: argparse.Namespace) -> None:
         self.port = args.port
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database = args.database
+        self.redis_dbs = [int(db) for db in args.redis_dbs.split(",")]
+        self.log = ROOT / "var" / f"bench-stack-{self.port}.log"
+        broker, replies, cache = (f"redis://127.0.0.1:6379/{db}" for db in self.redis_dbs)
         self.env = {
             **os.environ,
             "WEB_BIND": f"127.0.0.1:{self.port}",
             "FLOWER_PORT": str(args.port + 1),
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/order_platform_bench",
-            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/6",
-            "REPLY_REDIS_URL": "redis://127.0.0.1:6379/7",
-            "CACHE_URL": "redis://127.0.0.1:6379/8",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.database}",
+            "CELERY_BROKER_URL": broker,
+            "REPLY_REDIS_URL": replies,
+            "CACHE_URL": cache,
             "THROTTLE_REGISTER": "",
             "THROTTLE_LOGIN_IP": "",
             "THROTTLE_LOGIN_USER": "",
@@ -94,7 +98,7 @@ class Stack:
     def reset(self) -> None:
         import redis
 
-        for db in (6, 7, 8):
+        for db in self.redis_dbs:
             redis.Redis(db=db).flushdb()
         subprocess.run(
             [
@@ -105,7 +109,7 @@ class Stack:
                 "postgres",
                 "-q",
                 "-c",
-                "DROP DATABASE IF EXISTS order_platform_bench WITH (FORCE)",
+                f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)",
             ],
             check=True,
             capture_output=True,
@@ -119,7 +123,7 @@ class Stack:
                 sys.exit(f"bench: port {self.port} is taken (another bench still running?)")
         self.reset()
         (ROOT / "var").mkdir(exist_ok=True)
-        log = open(ROOT / "var" / "bench-stack.log", "wb")  # noqa: SIM115 - the child keeps it
+        log = open(self.log, "wb")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
             [str(ROOT / "scripts" / "run.sh")],
             cwd=ROOT,
@@ -133,7 +137,7 @@ class Stack:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                sys.exit("bench: the stack stopped; see var/bench-stack.log")
+                sys.exit(f"bench: the stack stopped; see {self.log}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     break
@@ -141,7 +145,7 @@ class Stack:
                 pass
             time.sleep(0.5)
         else:
-            sys.exit("bench: the stack did not become ready; see var/bench-stack.log")
+            sys.exit(f"bench: the stack did not become ready; see {self.log}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -453,6 +457,17 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, help="the steady phase's arrival rate, per second")
     parser.add_argument("--port", type=int, default=8030)
+    parser.add_argument("--database", default="order_platform_bench", help="dropped and made anew")
+    parser.add_argument(
+        "--redis-dbs", default="6,7,8", help="broker, replies, cache: emptied at the start"
+    )
+    parser.add_argument(
+        "--unloaded",
+        type=int,
+        default=50,
+        help="sagas timed one at a time (and twice as many chains)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
@@ -471,7 +486,10 @@ def main() -> None:
         tokens = make_users(stack.url, args.users, args.funds)
         saga = saga_step_factory(stack.url, tokens, args.clients)
         print("bench: unloaded latency")
-        quiet = {"ceiling": unloaded(chain, 100), "saga": unloaded(saga, 50)}
+        quiet = {
+            "ceiling": unloaded(chain, 2 * args.unloaded),
+            "saga": unloaded(saga, args.unloaded),
+        }
         print(f"bench: ceiling under load ({args.clients} chains in flight)")
         ceiling = drive(
             "ceiling", args.clients, args.duration, chain, not args.no_progress, args.warmup
@@ -508,8 +526,8 @@ def main() -> None:
         },
         "invariants": invariants,
     }
-    out = ROOT / "results"
-    out.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
     chart(result, out / f"bench-{stamp}.png")
