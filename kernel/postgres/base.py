@@ -8,6 +8,9 @@ session per request costs a backend process each time; this backend keeps up to
 connects next. The slots middleware bounds how many are in use at once, so the pool needs no
 bound of its own on checkouts, and none ever waits for one.
 
+A connection is given back rolled back, but session state (SET, temporary tables, session
+advisory locks) would outlive the request that made it: the project makes none.
+
 Django's own pool (``OPTIONS["pool"]``) needs psycopg 3; the project runs on psycopg2.
 """
 
