@@ -62,27 +62,48 @@ def notification_store(
 
 def notification_deliver(notification: Notification) -> None:
     """Send a letter right after the commit that stored it; if that fails, a retrying task
-    takes over.
+    takes over, and if that task cannot be scheduled, beat's sweep of pending letters does.
 
     Sending here, not in a task of its own, saves a broker round trip per email; and no lock is
     needed, since nothing else knows of the row yet (its event is applied once, by this commit):
-    the outcome is one UPDATE.
+    the outcome is one UPDATE. Nothing here raises: it runs after the commit, where an error
+    would only fail the delivery that has already been applied.
     """
     try:
         _email(notification)
+    except Exception as exc:
+        _retry_later(notification, exc)
+        return
+    try:
         Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
             status=Notification.Status.SENT, attempts=1, sent_at=timezone.now()
         )
-    except Exception as exc:
-        logger.warning("sending %s failed: %s; a task retries it", notification.pk, exc)
-        try:
-            Notification.objects.filter(
-                pk=notification.pk, status=Notification.Status.PENDING
-            ).update(status=Notification.Status.FAILED, attempts=1, last_error=_error(exc))
-        finally:
-            current_app.send_task(
-                SEND_TASK, args=(str(notification.pk),), queue="notifications", countdown=2
-            )
+    except Exception:
+        logger.exception("letter %s sent but not marked sent; the sweep may send it again",
+                         notification.pk)  # fmt: skip
+
+
+def _retry_later(notification: Notification, exc: Exception) -> None:
+    """Hand a letter whose send failed to the retrying task; marked failed once it has one.
+
+    If the broker cannot take the task, the letter stays pending, which is what beat's sweep
+    looks for (a failed letter belongs to its task).
+    """
+    logger.warning("sending %s failed: %s", notification.pk, exc)
+    try:
+        current_app.send_task(
+            SEND_TASK, args=(str(notification.pk),), queue="notifications", countdown=2
+        )
+    except Exception:
+        logger.exception("no retry task for letter %s; it stays pending for the sweep",
+                         notification.pk)  # fmt: skip
+        return
+    try:
+        Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
+            status=Notification.Status.FAILED, attempts=1, last_error=_error(exc)
+        )
+    except Exception:
+        logger.exception("could not record the failure of letter %s", notification.pk)
 
 
 def _email(notification: Notification) -> None:
@@ -226,8 +247,8 @@ def notifications_resend_stale(*, older_than: float | None = None, batch: int = 
     """Send the letters still pending long after they were stored; returns how many were sent.
 
     A letter is sent right after the commit that stored it, and a failed send schedules a
-    retrying task; but a worker killed between that commit and the send, or a broker down at
-    the moment the retry is scheduled, leaves it pending with nothing to send it. Beat runs
+    retrying task; but a worker killed between that commit and the send, or a broker that could
+    not take the retry task, leaves it pending with nothing to send it. Beat runs
     this every minute. ``notification_send`` locks the row and skips a letter sent meanwhile,
     so a letter is never sent twice by this and an inline send or retry racing it.
     """

@@ -6,6 +6,7 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
+from notifications import services
 from notifications.models import Notification
 from notifications.services import notifications_resend_stale
 
@@ -46,3 +47,41 @@ def test_a_fresh_letter_and_a_failed_one_are_left_to_their_own_senders(mailoutbo
 
     assert notifications_resend_stale(older_than=120) == 0
     assert mailoutbox == []
+
+
+class Refused(Exception):
+    pass
+
+
+def refuse(*args, **kwargs):
+    raise Refused("refused")
+
+
+def test_a_failed_send_is_handed_to_the_retrying_task(mailoutbox, monkeypatch):
+    scheduled = []
+    fresh = letter(age=0)
+    monkeypatch.setattr(services, "send_mail", refuse)
+    monkeypatch.setattr(
+        services.current_app, "send_task", lambda name, args, **kw: scheduled.append(args)
+    )
+
+    services.notification_deliver(fresh)
+
+    fresh.refresh_from_db()
+    assert fresh.status == Notification.Status.FAILED
+    assert "Refused" in fresh.last_error
+    assert scheduled == [(str(fresh.pk),)]
+
+
+def test_a_letter_whose_retry_cannot_be_scheduled_is_left_to_the_sweep(mailoutbox, monkeypatch):
+    fresh = letter(age=0)
+    monkeypatch.setattr(services, "send_mail", refuse)
+    monkeypatch.setattr(services.current_app, "send_task", refuse)  # the broker is down
+
+    services.notification_deliver(fresh)  # raises nothing after the commit
+
+    fresh.refresh_from_db()
+    assert fresh.status == Notification.Status.PENDING
+    monkeypatch.undo()
+    assert notifications_resend_stale(older_than=0) == 1
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
