@@ -21,7 +21,9 @@ logger = logging.getLogger(__name__)
 MAX_BALANCE = Decimal("9999999999.99")  # numeric(12, 2)
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+# Each service is one step: called by a handler it joins the handler's transaction (no savepoint);
+# called alone it is a transaction of its own.
+@transaction.atomic(savepoint=False)
 def account_open(*, user_id: UUID) -> Account:
     account, created = Account.objects.get_or_create(user_id=user_id)
     if created:
@@ -29,7 +31,7 @@ def account_open(*, user_id: UUID) -> Account:
     return account
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> LedgerEntry | None:
     """Credit ``amount`` under the account's row lock, with its ledger row, or refuse."""
     account = Account.objects.locked().filter(user_id=user_id).first()
@@ -63,7 +65,7 @@ def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> 
     return entry
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def account_debit(
     *, transaction_id: UUID, order_id: UUID, user_id: UUID, amount: Decimal
 ) -> LedgerEntry | None:
@@ -111,7 +113,7 @@ def account_debit(
     return entry
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def account_refund(*, order_id: UUID, user_id: UUID) -> LedgerEntry | None:
     """Give back an order's debit, once. With no debit to undo, say so with an amount of 0."""
     account = Account.objects.locked().filter(user_id=user_id).first()

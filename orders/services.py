@@ -75,7 +75,9 @@ def _outcome_fields(order: Order) -> dict:
     }
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+# Each service is one step: called by a handler it joins the handler's transaction (no savepoint);
+# called alone it is a transaction of its own.
+@transaction.atomic(savepoint=False)
 def order_place(
     *, order_id: UUID, user_id: UUID, price: Decimal, description: str, requested: Envelope
 ) -> Order:
@@ -112,7 +114,7 @@ def _locked(order_id: UUID) -> Order | None:
     return order
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     """TransactionCompleted: confirm a pending order; refund a debit that came too late."""
     order = _locked(order_id)
@@ -132,7 +134,7 @@ def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
     _record(order, *steps)
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> None:
     """TransactionFailed: reject a pending order; nothing was taken, nothing to undo."""
     order = _locked(order_id)
@@ -144,7 +146,7 @@ def order_debit_failed(*, order_id: UUID, reason: str, envelope: Envelope) -> No
     _record(order, *steps)
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
     """OrderCancelRequested: a confirmed order starts its refund; anything else is refused."""
     order = Order.objects.locked().filter(pk=order_id, user_id=user_id).first()
@@ -160,7 +162,7 @@ def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
     _record(order, envelope, *publish(answer))
 
 
-@transaction.atomic(savepoint=False)  # a step of the handler's transaction, not a nested one
+@transaction.atomic(savepoint=False)
 def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelope) -> None:
     """RefundCompleted: a cancelling order is cancelled; a late debit's refund is only recorded."""
     order = _locked(order_id)
