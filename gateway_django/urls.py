@@ -1,6 +1,7 @@
 """Every route of the API. Commands go to the gateway; reads to the domain that owns the data."""
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
@@ -18,7 +19,7 @@ from gateway_django.health import healthz, readyz
 from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi, OrderListApi
-from users.apis import LoginApi, MeApi, TokenRefreshApi
+from users.apis import LoginApi, LoginIpThrottle, LoginUserThrottle, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
@@ -27,6 +28,23 @@ class TransactionApi(DepositApi, LedgerListApi):
 
 class OrderApi(OrderCreateApi, OrderListApi):
     """GET: the caller's orders, read by orders. POST: a new order, sent through the gateway."""
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login, counted against the same budgets as the API's (per address and per
+    username), so a password cannot be guessed at here instead."""
+    if request.method == "POST":
+        for throttle in (LoginIpThrottle(), LoginUserThrottle()):
+            if not throttle.allow_request(request, None):
+                wait = max(1, round(throttle.wait() or 1))
+                response = HttpResponse(
+                    f"Too many login attempts; try again in {wait} seconds.\n",
+                    status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = str(wait)
+                return response
+    return admin.site.login(request)
 
 
 DOCS = {"authentication_classes": [SessionAuthentication], "permission_classes": [DocsAccess]}
@@ -48,6 +66,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import parsers, permissions, serializers, throttling
 from rest_framework.exceptions import ParseError
@@ -178,12 +179,14 @@ class IpRateThrottle(SettingsRateThrottle):
 
 
 class FieldRateThrottle(SettingsRateThrottle):
-    """Counts requests per value of one body field, whatever address they come from."""
+    """Counts requests per value of one body field, whatever address they come from: of the
+    API's JSON body, or of a form (the admin's login)."""
 
     field = "username"
 
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        value = request.data.get(self.field) if isinstance(request.data, dict) else None
+    def get_cache_key(self, request: Request | HttpRequest, view: Any) -> str | None:
+        data = request.data if isinstance(request, Request) else request.POST
+        value = data.get(self.field) if hasattr(data, "get") else None
         if not isinstance(value, str):
             return None
         ident = hashlib.sha256(identity_key(value.strip()).encode()).hexdigest()

@@ -163,6 +163,26 @@ def test_login_is_throttled_per_username(settings):
 
 
 @pytest.mark.django_db
+def test_the_admin_login_is_throttled_like_the_api_login(settings, client):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_user": "3/minute"}
+    cache.clear()
+    staff = UserFactory(is_staff=True)
+    for _ in range(3):
+        response = client.post(
+            "/admin/login/", {"username": staff.username, "password": "wrong"}, follow=False
+        )
+        assert response.status_code == 200  # the form again, with its error
+    blocked = client.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked["Retry-After"]) > 0
+    # The same budget as the API's: the API login of that name is refused too.
+    api = APIClient().post(
+        "/login/", {"username": staff.username, "password": PASSWORD}, format="json"
+    )
+    assert api.status_code == 429
+
+
+@pytest.mark.django_db
 def test_register_is_throttled_per_address(settings):
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "register": "2/minute"}
     cache.clear()

@@ -2,20 +2,26 @@
 their answer events pin neither a thread nor a database connection."""
 
 import os
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import redis
+import requests
 import urllib3
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import ROOT, _database_url, eventually
+from kernel.hashers import Argon2PasswordHasher
 from users.tests.factories import UserFactory
 
 WAITING = 300  # more than any thread pool the API process was given before (128 per process)
@@ -30,35 +36,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def api_server(settings, live):
-    """One API process that publishes to a broker database no worker reads and waits on a reply
-    database no worker writes: every order waits the whole reply timeout and is answered 202.
-
-    Its orders are not lost for that: the workers' outbox relay finds them unapplied and sends
-    them to the orders queue a few seconds later; ``live`` waits for all of them to settle.
-    """
+@contextmanager
+def gunicorn(**env: str) -> Iterator[tuple[str, urllib3.PoolManager]]:
+    """One API process as deployed, on a port of its own, on the test database and Redis."""
     port = _free_port()
-    broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
-    replies = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/13"
-    env = {
+    environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
         "DATABASE_URL": f"{_database_url()}?application_name=api-under-test",
         "DATABASE_CONN_MAX_AGE": "0",
         "DATABASE_POOL_SIZE": str(SLOTS),
         "WEB_DATABASE_SLOTS": str(SLOTS),
-        "CELERY_BROKER_URL": broker,
-        "REPLY_REDIS_URL": replies,
-        "GATEWAY_REPLY_TIMEOUT": str(REPLY_TIMEOUT),
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": "1",
         "WEB_ACCESS_LOG": "/dev/null",
+        **env,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "gateway_django.wsgi", *GUNICORN_ARGS],
         cwd=ROOT,
-        env=env,
+        env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -83,6 +80,26 @@ def api_server(settings, live):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+@pytest.fixture
+def api_server(settings, live):
+    """One API process that publishes to a broker database no worker reads and waits on a reply
+    database no worker writes: every order waits the whole reply timeout and is answered 202.
+
+    Its orders are not lost for that: the workers' outbox relay finds them unapplied and sends
+    them to the orders queue a few seconds later; ``live`` waits for all of them to settle.
+    """
+    broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
+    replies = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/13"
+    try:
+        with gunicorn(
+            CELERY_BROKER_URL=broker,
+            REPLY_REDIS_URL=replies,
+            GATEWAY_REPLY_TIMEOUT=str(REPLY_TIMEOUT),
+        ) as server:
+            yield server
+    finally:
         for url in (broker, replies):
             redis.Redis.from_url(url).flushdb()
 
@@ -130,3 +147,49 @@ def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
     assert elapsed < 2.4 * REPLY_TIMEOUT, f"{WAITING} waiting requests took {elapsed:.1f} s"
     # And while they waited they held no database session beyond the process's slots.
     assert max(sessions) <= SLOTS, f"the API process had {max(sessions)} PostgreSQL sessions"
+
+
+def _admin_logins(url: str, username: str, done: threading.Event) -> list[int]:
+    """Wrong passwords posted to the admin's login form, as a browser would, until ``done``."""
+    codes = []
+    with requests.Session() as browser:
+        form = browser.get(f"{url}/admin/login/", timeout=30).text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+        while not done.is_set():
+            response = browser.post(
+                f"{url}/admin/login/",
+                data={"username": username, "password": "wrong", "csrfmiddlewaretoken": token},
+                timeout=30,
+            )
+            codes.append(response.status_code)
+    return codes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_password_hashing_does_not_stall_the_api_process():
+    """Ten admin logins at once, each an Argon2 hash: /healthz of the same process still
+    answers in milliseconds (it took a second while the hashes held the event loop)."""
+    staff = UserFactory(is_staff=True, password=Argon2PasswordHasher().encode("pw", "s" * 16))
+    with gunicorn() as (url, http):
+
+        def probe() -> float:
+            started = time.monotonic()
+            assert http.request("GET", f"{url}/healthz").status == 200
+            return time.monotonic() - started
+
+        idle = statistics.median(probe() for _ in range(20))
+        done = threading.Event()
+        probes: list[float] = []
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            browsers = [pool.submit(_admin_logins, url, staff.username, done) for _ in range(10)]
+            time.sleep(1.0)  # every browser logging in
+            for _ in range(40):
+                probes.append(probe())
+                time.sleep(0.05)
+            done.set()
+            logins = [code for browser in browsers for code in browser.result()]
+    busy = statistics.median(probes)
+    print(f"\n/healthz p50: {idle * 1000:.1f} ms idle, {busy * 1000:.1f} ms during logins")
+    print(f"{len(logins)} logins")
+    assert logins and set(logins) == {200}  # the form again: wrong password, hashed all the same
+    assert busy < 0.15, f"/healthz p50 {busy * 1000:.0f} ms while admin logins were hashing"

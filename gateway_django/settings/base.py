@@ -83,12 +83,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"
 # Argon2 first: memory-hard, and a tenth of PBKDF2's CPU per login here; older hashes still check.
+# The project's Argon2 hasher is Django's, computed off the API process's event loop.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "kernel.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# Hashes an API process computes at once, each in a thread of its own (kernel/hashers.py).
+PASSWORD_HASHING_THREADS = env.int("PASSWORD_HASHING_THREADS", default=2)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
