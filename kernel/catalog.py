@@ -46,6 +46,16 @@ class RegistrationRejected(Event):
     reason: Literal["username_taken", "email_taken"]
 
 
+@event(publisher="users", consumers=("gateway", "notifications"))
+class UserDeactivated(Event):
+    """A user may no longer act: deactivated by staff, or deleted. The gateway refuses the
+    tokens issued before it at once; notifications tells them. Billing and orders take no step:
+    a user reaches them only through the gateway's commands, and what is under way finishes."""
+
+    user_id: UUID
+    reason: Literal["deactivated", "deleted"]
+
+
 @event(publisher="billing", consumers=())
 class AccountCreated(Event):
     """An account with balance 0 was opened for a user."""

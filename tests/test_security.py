@@ -21,11 +21,16 @@ from django.urls import URLPattern, URLResolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from billing.models import LedgerEntry
+from conftest import eventually
 from gateway import replies
 from gateway_django import urls
 from kernel.api import looks_like_card_number
 from kernel.models import OutboxEvent
+from notifications.models import Notification
 from tests.flows import PASSWORD, customer, deposit, order
+from users.models import User
+from users.services import user_deactivate
 from users.tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -293,6 +298,55 @@ def test_no_environment_file_or_key_is_in_the_repository():
     names = tracked.stdout.split()
     assert ".env" not in names
     assert not [n for n in names if n.endswith((".pem", ".key", ".p12"))]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("live")
+def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client):
+    alice, bob = customer(api), customer(api)
+    refresh = (
+        APIClient()
+        .post("/login/", {"username": bob.username, "password": PASSWORD}, format="json")
+        .json()["refresh"]
+    )
+    deposit(alice.client, "10.00")
+
+    started = time.monotonic()
+    user_deactivate(user=User.objects.get(pk=alice.user_id))
+    eventually(
+        lambda: alice.client.get("/account/").status_code == 401,
+        timeout=3,
+        interval=0.01,
+        what="the deactivated user's token to be refused",
+    )
+    refused_after = time.monotonic() - started
+    assert alice.client.post("/transaction/", {"amount": "1.00"}, format="json").status_code == 401
+    refused = alice.client.post("/order/", {"price": "1.00"}, format="json")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == {
+        "code": "user_inactive",
+        "message": "This account is no longer active.",
+    }
+    assert alice.client.get("/me/").status_code == 401
+
+    # Deleted from the admin: the access token is refused, the refresh token is a 401 too.
+    assert (
+        admin_client.post(f"/admin/users/user/{bob.user_id}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    eventually(lambda: bob.client.get("/account/").status_code == 401, timeout=3, interval=0.02)
+    again = APIClient().post("/token/refresh/", {"refresh": refresh}, format="json")
+    assert again.status_code == 401, again.content
+    assert again.json()["error"]["code"] == "no_active_account"
+
+    # Only the deposit before the deactivation moved money; each of them was told.
+    account_entries = LedgerEntry.objects.filter(kind="deposit").count()
+    assert account_entries == 1
+    eventually(
+        lambda: Notification.objects.filter(kind="account_closed").count() == 2,
+        what="both letters",
+    )
+    print(f"\ndeactivation refused the token after {refused_after * 1000:.0f} ms")
 
 
 JWT_LIKE = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")

@@ -110,9 +110,8 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # The JWT alone identifies the caller: no view but the users domain's reads the users table.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
-    ],
+    # A user deactivated since the token was issued is refused (gateway/access.py).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["kernel.api.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
