@@ -62,6 +62,21 @@ def identity_key(value: str) -> str:
     return unicodedata.normalize("NFKC", identity(value).casefold())
 
 
+class _CompatibilityForm:
+    """Turns the text into its NFKC form before any validator sees it."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return identity(super().to_internal_value(data))
+
+
+class UsernameField(_CompatibilityForm, serializers.CharField):
+    """A username as stored and compared: NFKC (fullwidth "admin" is "admin")."""
+
+
+class EmailAddressField(_CompatibilityForm, serializers.EmailField):
+    """An email address as stored and compared: NFKC (a fullwidth domain is the ASCII one)."""
+
+
 class StrictSerializer(serializers.Serializer):
     """An input serializer that refuses what DRF would quietly accept: fields it does not know,
     and numbers or booleans where text is expected."""

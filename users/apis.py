@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer
+from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer, UsernameField
 from users.selectors import user_get
 
 
@@ -31,7 +31,7 @@ class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["username"] = serializers.CharField(
+        self.fields["username"] = UsernameField(
             max_length=150, validators=[UnicodeUsernameValidator()]
         )
         self.fields["password"] = serializers.CharField(
