@@ -281,6 +281,32 @@ def test_production_refuses_to_start_without_its_secrets():
     assert _production(DJANGO_SECRET_KEY="k" * 50).returncode != 0  # no allowed hosts
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DJANGO_SECRET_KEY": settings.PUBLISHED_SECRET_KEYS[0]}, "development secret"),
+        ({"DJANGO_SECRET_KEY": settings.PUBLISHED_SECRET_KEYS[1]}, "development secret"),
+        (
+            {"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": settings.PUBLISHED_SECRET_KEYS[0]},
+            "development secret",
+        ),
+        ({"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": "a"}, "at least 32 bytes"),
+        ({"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": "j" * 31}, "at least 32 bytes"),
+    ],
+    ids=["local secret", "test secret", "local secret as signing key", "key a", "key of 31"],
+)
+def test_production_refuses_published_secrets_and_short_signing_keys(env, says):
+    result = _production(DJANGO_ALLOWED_HOSTS="shop.example", **env)
+    assert result.returncode != 0 and says in result.stderr, result.stderr[-500:]
+
+
+def test_production_takes_a_signing_key_of_its_own():
+    result = _production(
+        DJANGO_SECRET_KEY="k" * 50, JWT_SIGNING_KEY="j" * 32, DJANGO_ALLOWED_HOSTS="shop.example"
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_production_is_locked_down():
     result = _production(
         DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="shop.example", DJANGO_DEBUG="true"

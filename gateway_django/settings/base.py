@@ -13,6 +13,12 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+# The secrets of local development and of the tests: published in this repository, so no
+# secret anywhere else (production settings refuse them).
+PUBLISHED_SECRET_KEYS = (
+    "local-development-only-not-a-secret-0123456789",
+    "test-only-not-a-secret-0123456789abcdef",
+)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 

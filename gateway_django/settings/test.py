@@ -3,7 +3,7 @@
 from .base import *  # noqa: F403
 from .base import env
 
-SECRET_KEY = "test-only-not-a-secret-0123456789abcdef"
+SECRET_KEY = PUBLISHED_SECRET_KEYS[1]  # noqa: F405
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
 # A Redis server of the tests' own (conftest.py starts it), so the fault tests can restart it.
 TEST_REDIS_PORT = env.int("TEST_REDIS_PORT", default=6390)
