@@ -19,6 +19,8 @@ from kernel.events import CATALOG, Event, Money, event
 class RegistrationRequested(Event):
     """Somebody asked for an account. The password is already hashed by the gateway."""
 
+    secret_fields = ("password_hash",)
+
     user_id: UUID
     username: str = Field(max_length=150)
     email: str = Field(max_length=254)

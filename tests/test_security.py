@@ -26,9 +26,9 @@ from conftest import eventually
 from gateway import replies
 from gateway_django import urls
 from kernel.api import looks_like_card_number
-from kernel.models import OutboxEvent
+from kernel.models import DeadLetter, OutboxEvent
 from notifications.models import Notification
-from tests.flows import PASSWORD, customer, deposit, order
+from tests.flows import PASSWORD, customer, deposit, order, register
 from users.models import User
 from users.services import user_deactivate
 from users.tests.factories import UserFactory
@@ -373,6 +373,55 @@ def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client):
         what="both letters",
     )
     print(f"\ndeactivation refused the token after {refused_after * 1000:.0f} ms")
+
+
+FAKE_HASH = "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_no_password_hash(admin_client):
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "type": "RegistrationRequested",
+        "version": 1,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "correlation_id": str(uuid.uuid4()),
+        "causation_id": None,
+        "payload": {"user_id": str(uuid.uuid4()), "username": "ada", "password_hash": FAKE_HASH},
+    }
+    row = OutboxEvent.objects.create(
+        id=envelope["id"], type=envelope["type"], correlation_id=envelope["correlation_id"],
+        envelope=envelope,
+    )  # fmt: skip
+    letter = DeadLetter.objects.create(
+        consumer="users", event_type=envelope["type"], message=envelope, reason="failed"
+    )
+    for page in (
+        f"/admin/kernel/outboxevent/{row.pk}/change/",
+        f"/admin/kernel/deadletter/{letter.pk}/change/",
+    ):
+        shown = admin_client.get(page)
+        assert shown.status_code == 200
+        assert b"ada" in shown.content and b"[hidden]" in shown.content
+        assert b"aGFzaGhhc2hoYXNo" not in shown.content, page
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("live")
+def test_the_password_hash_leaves_the_outbox_once_the_registration_is_settled(api):
+    body = register(api)
+    row = OutboxEvent.objects.filter(
+        type="RegistrationRequested", envelope__payload__user_id=body["user_id"]
+    )
+    eventually(
+        lambda: (
+            row.filter(settled_at__isnull=False).exists()
+            and "password_hash" not in row.get().envelope["payload"]
+        ),
+        what="the registration's envelope to be scrubbed",
+    )
+    assert row.get().envelope["payload"]["username"] == body["username"]
+    assert User.objects.get(pk=body["user_id"]).password.startswith("md5$")  # still the user's
 
 
 JWT_LIKE = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")
