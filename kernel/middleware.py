@@ -30,10 +30,14 @@ class CorrelationIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE before anything reads it.
+    """Refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE before anything reads it, and one
+    shorter than its Content-Length once read.
 
     Django checks that limit only when ``request.body`` is read; the API's parsers read the
     stream, so the limit is enforced here, on the declared length, with the JSON error shape.
+    The server hands over whatever arrived when a client stops sending mid-body (gunicorn's
+    reader returns at end of stream without complaint): such a body is cut, whatever it parses
+    as, so it is read here whole and refused.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -48,6 +52,14 @@ class BodySizeLimitMiddleware:
         if limit is not None and length > limit:
             return JsonResponse(
                 error_body("too_large", f"The body may be at most {limit} bytes."), status=413
+            )
+        if length and len(request.body) < length:
+            return JsonResponse(
+                error_body(
+                    "incomplete_body",
+                    f"The body ended before the {length} bytes its Content-Length announced.",
+                ),
+                status=400,
             )
         return self.get_response(request)
 

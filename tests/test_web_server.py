@@ -193,3 +193,34 @@ def test_password_hashing_does_not_stall_the_api_process():
     print(f"{len(logins)} logins")
     assert logins and set(logins) == {200}  # the form again: wrong password, hashed all the same
     assert busy < 0.15, f"/healthz p50 {busy * 1000:.0f} ms while admin logins were hashing"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_body_shorter_than_its_content_length_is_refused(settings):
+    """A client that announces more bytes than it sends, then gives up: the server has only
+    the part that came, which may parse (here it does); it is refused, and nothing is placed."""
+    from gateway.models import OrderRequest
+    from kernel.models import OutboxEvent
+
+    token = AccessToken.for_user(UserFactory())
+    body = b'{"price": "5.00"}'
+    broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
+    with gunicorn(CELERY_BROKER_URL=broker, GATEWAY_REPLY_TIMEOUT="1") as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as client:
+            client.sendall(
+                b"POST /order/ HTTP/1.1\r\n"
+                + f"Host: {host}\r\nAuthorization: Bearer {token}\r\n".encode()
+                + b"Content-Type: application/json\r\n"
+                + f"Content-Length: {len(body) + 40}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            client.shutdown(socket.SHUT_WR)  # the client gives up sending
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+    redis.Redis.from_url(broker).flushdb()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b'"incomplete_body"' in rest
+    assert not OrderRequest.objects.exists() and not OutboxEvent.objects.exists()
