@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "kernel.middleware.BodySizeLimitMiddleware",
     "kernel.middleware.DatabaseSlotsMiddleware",
+    "kernel.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
