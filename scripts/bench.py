@@ -91,7 +91,7 @@ class Stack:
             "CELERY_WORKER_SEND_TASK_EVENTS": "false",
             "FLOWER_ENABLE_EVENTS": "false",
             # Emails are stored and "sent" through a backend that drops them: the console
-            # backend would measure honcho printing them.
+            # backend would measure the stack printing them.
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
         }
         self.proc: subprocess.Popen | None = None
