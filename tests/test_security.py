@@ -250,6 +250,13 @@ def test_flower_asks_for_credentials():
         assert anonymous.status_code == 401
         assert requests.get(url, auth=("operator", "wrong"), timeout=5).status_code == 401
         assert requests.get(url, auth=("operator", "s3cret-pass"), timeout=5).status_code == 200
+        for page in ("workers", "tasks", "broker", "api/workers", "api/tasks", "api/queues/length"):
+            assert requests.get(url + page, timeout=5).status_code == 401, page
+        # Open on purpose (docs/reliability.md): a probe, and Prometheus's scrape, which holds
+        # counts and timings per task name and worker, never a task's arguments.
+        assert requests.get(url + "healthcheck", timeout=5).text == "OK"
+        metrics = requests.get(url + "metrics", timeout=5)
+        assert metrics.status_code == 200 and "flower_" in metrics.text
     finally:
         flower.terminate()
         flower.wait(timeout=10)
