@@ -3,6 +3,7 @@ cap, a timeout while the request still waits, Idempotency-Key replays across a t
 read or cancelled before the orders domain has placed it, and a dead letter whose event was
 applied after all. Every test ends with the design's invariants."""
 
+import time
 import uuid
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import pytest
 
 from billing.models import DEPOSIT_CAP, Account, LedgerEntry
 from conftest import eventually
-from kernel.models import DeadLetter
+from kernel.models import DeadLetter, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, deposit, order
 from tests.invariants import assert_invariants
@@ -96,3 +97,36 @@ def test_a_late_debit_refunded_behind_deposits_that_reached_the_cap(api, workers
     finally:
         workers.stop("billing")
         workers.start("billing")
+
+
+def test_a_timeout_answers_the_request_still_waiting_for_it(api, workers, settings):
+    alice = customer(api)
+    deposit(alice.client, "100.00")
+    settings.GATEWAY_REPLY_TIMEOUT = settings.ORDER_PENDING_TIMEOUT + 10
+    workers.stop("billing")
+    try:
+        started = time.monotonic()
+        response = alice.client.post("/order/", {"price": "30.00"}, format="json")
+        waited = time.monotonic() - started
+    finally:
+        workers.start("billing")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "rejected"
+    assert response.json()["reason"] == "timeout"
+    assert waited < settings.GATEWAY_REPLY_TIMEOUT
+    # The rejection carries the request's correlation id and names what it answers: the debit
+    # request that was not answered in time.
+    correlation_id = uuid.UUID(response["X-Correlation-ID"])
+    rejected = OutboxEvent.objects.get(type="OrderRejected")
+    debit = OutboxEvent.objects.get(type="TransactionRequested", correlation_id=correlation_id)
+    assert rejected.correlation_id == correlation_id
+    assert rejected.envelope["causation_id"] == str(debit.id)
+    operation = alice.client.get(f"/operation/{correlation_id}/").json()
+    assert operation["status"] == "succeeded"
+    assert operation["result"]["reason"] == "timeout"
+    eventually(
+        lambda: LedgerEntry.objects.filter(kind="refund").exists(),
+        timeout=30,
+        what="the refund of the late debit",
+    )
