@@ -1,9 +1,15 @@
 """Every route of the API. Commands go to the gateway; reads to the domain that owns the data."""
 
+from uuid import UUID
+
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from billing.apis import AccountApi, LedgerListApi
 from gateway.apis import (
@@ -13,11 +19,13 @@ from gateway.apis import (
     OrderCreateApi,
     RegisterApi,
     RegistrationStatusApi,
+    order_accepted,
 )
 from gateway_django.health import healthz, readyz
 from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
-from orders.apis import OrderDetailApi, OrderListApi
+from orders.apis import OrderDetailApi as OrderReadApi
+from orders.apis import OrderDetailSerializer, OrderListApi
 from users.apis import LoginApi, MeApi, TokenRefreshApi
 
 
@@ -27,6 +35,18 @@ class TransactionApi(DepositApi, LedgerListApi):
 
 class OrderApi(OrderCreateApi, OrderListApi):
     """GET: the caller's orders, read by orders. POST: a new order, sent through the gateway."""
+
+
+class OrderDetailApi(OrderReadApi):
+    """GET: one of the caller's orders, read by orders; one the gateway has accepted and orders
+    has not placed yet is shown pending, from the gateway's own record."""
+
+    @extend_schema(responses=OrderDetailSerializer)
+    def get(self, request: Request, order_id: UUID) -> Response:
+        try:
+            return super().get(request, order_id)
+        except NotFound:
+            return order_accepted(request, order_id)
 
 
 DOCS = {"authentication_classes": [SessionAuthentication], "permission_classes": [DocsAccess]}
