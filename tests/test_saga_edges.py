@@ -14,6 +14,7 @@ from django.db import connection
 from billing.models import DEPOSIT_CAP, Account, LedgerEntry
 from conftest import eventually
 from gateway.models import OrderRequest
+from kernel import outbox
 from kernel.models import DeadLetter, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, order, waiting_on_a_lock
@@ -259,3 +260,30 @@ def test_an_order_not_yet_placed_is_shown_pending_and_its_cancel_says_not_yet(
     )
     assert alice.client.post(f"/order/{order_id}/cancel/").status_code == 200
     assert balance(alice.client) == Decimal("100.00")
+
+
+def test_a_dead_letter_whose_event_is_applied_after_all_is_closed(api, workers, settings):
+    alice = customer(api)
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+    workers.stop("billing")
+    try:
+        deposit(alice.client, "25.00", expect=202)
+        settings.OUTBOX_MAX_REDELIVERIES = 0  # this sweep gives up at once
+        eventually(
+            lambda: outbox.sweep(after=0.0)["undelivered"],
+            what="the sweep to give the deposit up",
+        )
+        letter = DeadLetter.objects.get(consumer="billing", reason="undelivered")
+        assert letter.closed_at is None
+    finally:
+        workers.start("billing")
+
+    eventually(lambda: balance(alice.client) == Decimal("25.00"), what="the deposit")
+    letter = eventually(
+        lambda: DeadLetter.objects.filter(pk=letter.pk, closed_at__isnull=False).first(),
+        timeout=15,
+        what="the relay to close the dead letter",
+    )
+    assert letter.closed_at >= letter.created_at
+    assert not DeadLetter.objects.filter(closed_at__isnull=True).exists()
+    order(alice.client, "5.00")  # the invariants need an order to check
