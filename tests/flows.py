@@ -113,8 +113,8 @@ def db_session():
 def waiting_on_a_lock(worker: str) -> bool:
     with db_session() as conn, conn.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = %s AND wait_event_type = 'Lock'",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s AND wait_event_type = 'Lock'",
             [f"worker-{worker}"],
         )
         return cursor.fetchone()[0] > 0

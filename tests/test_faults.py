@@ -144,7 +144,7 @@ def test_database_connections_cut_under_load(api, settings):
             while not stop.wait(0.15):
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name LIKE 'worker-%%'"
+                    "WHERE datname = current_database() AND application_name LIKE 'worker-%%'"
                 )
         killer.close()
 

@@ -90,7 +90,8 @@ def api_server(settings, live):
 def _sessions_of_api() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'api-under-test'"
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'api-under-test'"
         )
         return cursor.fetchone()[0]
 
