@@ -5,9 +5,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import redis
@@ -55,12 +57,13 @@ def api_server(settings, live):
         "WEB_WORKERS": "1",
         "WEB_ACCESS_LOG": "/dev/null",
     }
+    log = Path(tempfile.mkdtemp(prefix="api-", dir=os.environ.get("TEST_LOG_DIR"))) / "api.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "gateway_django.wsgi", *GUNICORN_ARGS],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -74,7 +77,7 @@ def api_server(settings, live):
 
     try:
         eventually(ready, timeout=30, what="the API process")
-        yield url, http
+        yield url, http, log
     finally:
         http.clear()  # no idle keep-alive connection for a graceful stop to wait on
         proc.terminate()
@@ -97,7 +100,7 @@ def _sessions_of_api() -> int:
 
 
 def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
-    url, http = api_server
+    url, http, log = api_server
     headers = {"Authorization": f"Bearer {AccessToken.for_user(UserFactory())}"}
     sessions: list[int] = []
     stop = threading.Event()
@@ -125,7 +128,7 @@ def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
         watcher.join()
     elapsed = time.monotonic() - started
 
-    assert codes == [202] * WAITING
+    assert codes == [202] * WAITING, f"see the API process's log: {log}"
     # All waited side by side: one round of the reply timeout (plus the CPU time of 300 requests
     # on one process), not one round per batch of threads (with 128 threads: 3 rounds, 15 s).
     assert elapsed < 2.4 * REPLY_TIMEOUT, f"{WAITING} waiting requests took {elapsed:.1f} s"
