@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
     "kernel.middleware.BodySizeLimitMiddleware",
     "kernel.middleware.DatabaseSlotsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -266,6 +267,11 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="orders@example.com")
+
+# --- Probes -----------------------------------------------------------------------------------
+# A worker or beat touches this file while its loop runs (kernel/heartbeat.py); empty: no file.
+HEARTBEAT_FILE = env("HEARTBEAT_FILE", default="")
+CELERY_BEAT_SCHEDULER = "gateway_django.celery:HeartbeatScheduler"
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
