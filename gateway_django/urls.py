@@ -19,7 +19,7 @@ from gateway.apis import (
 from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi, OrderListApi
-from users.apis import LoginApi, MeApi, TokenRefreshApi
+from users.apis import JwksApi, LoginApi, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
@@ -45,6 +45,7 @@ urlpatterns = [
     path("order/<uuid:order_id>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
     path("notification/", NotificationListApi.as_view(), name="notification-list"),
     path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
     path("admin/", admin.site.urls),
