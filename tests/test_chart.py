@@ -386,3 +386,21 @@ def test_skaffold_builds_the_image_the_chart_runs():
     assert redis["setValues"]["master.persistence.enabled"] is True
     profiles = {p["name"]: p for p in skaffold["profiles"]}
     assert {"dev", "istio"} <= set(profiles)
+    # What skaffold passes to the chart is valid for it, in every profile.
+    index = list(releases).index(RELEASE)
+    for profile in [None, *profiles.values()]:
+        flat = {**app["setValues"], **{k: "x" for k in app["setValueTemplates"]}}
+        for patch in profile["patches"] if profile else []:
+            prefix = f"/deploy/helm/releases/{index}/setValues/"
+            assert patch["op"] == "add" and patch["path"].startswith(prefix)
+            flat[patch["path"].removeprefix(prefix)] = patch["value"]
+        values: dict[str, Any] = {}
+        for key, value in flat.items():
+            *parents, leaf = key.split(".")
+            node = values
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = value
+        docs = render_values(values)
+        if profile and profile["name"] == "istio":
+            assert {"Gateway", "VirtualService"} <= {doc["kind"] for doc in docs}
