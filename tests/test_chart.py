@@ -23,6 +23,7 @@ CHART = ROOT / "charts" / "order-platform"
 RELEASE = "order-platform"
 NAMESPACE = "shop"
 KUBERNETES_VERSION = "1.33"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 VARIANTS = {
     "default": [],
     "production": ["ci/production-values.yaml"],
@@ -335,8 +336,11 @@ def test_the_edge(variant):
     assert allowed == {"ingress-nginx", "istio-system", "monitoring"}
     for datastore in ("postgresql", "redis"):
         (rule,) = policies[f"{RELEASE}-{datastore}"]["spec"]["ingress"]
-        assert (
-            rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == RELEASE
+        app, *others = rule["from"]
+        assert app["podSelector"]["matchLabels"]["app.kubernetes.io/instance"] == RELEASE
+        keda = variant == "edge" and datastore == "redis"  # KEDA reads the queues' lengths
+        assert others == (
+            [{"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "keda"}}}] if keda else []
         )
     assert "ingress" not in policies[f"{RELEASE}-internal"]["spec"]
     ingresses = {doc["metadata"]["name"]: doc for doc in manifests(variant, "Ingress")}
