@@ -354,6 +354,13 @@ def test_the_edge(variant):
         config = named(variant, "ConfigMap", f"{RELEASE}-config")["data"]
         assert config["JWT_ISSUER"] == rule["issuer"] and config["JWT_ALGORITHM"] == "RS256"
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://")
+        (deny,) = manifests(variant, "AuthorizationPolicy")
+        assert deny["spec"]["action"] == "DENY"  # a token of no known issuer; none: the API's 401
+        strict = values_of(variant) | {"istio": {"enabled": True, "jwt": {"requireToken": True}}}
+        (allow,) = [d for d in render_values(strict) if d["kind"] == "AuthorizationPolicy"]
+        public, authenticated = allow["spec"]["rules"]
+        assert "/login/" in public["to"][0]["operation"]["paths"]
+        assert authenticated["from"][0]["source"]["requestPrincipals"] == ["*"]
     else:
         rule = ingresses[RELEASE]["spec"]["rules"][0]
         assert rule["host"] == "arch.homework"
