@@ -415,3 +415,29 @@ def test_skaffold_builds_the_image_the_chart_runs():
         docs = render_values(values)
         if profile and profile["name"] == "istio":
             assert {"Gateway", "VirtualService"} <= {doc["kind"] for doc in docs}
+
+
+@pytest.mark.parametrize(
+    "toggles",
+    [
+        {"flower": {"enabled": False}, "networkPolicy": {"enabled": False}},
+        {"migrate": {"useHelmHooks": False}, "ingress": {"enabled": False}},
+        {"flower": {"ingress": {"enabled": True}}, "web": {"metrics": {"enabled": True}}},
+    ],
+    ids=["no flower, no policies", "no hooks", "flower ingress, API metrics"],
+)
+def test_the_switches_render_valid_manifests(toggles):
+    docs = render_values(toggles)
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) not in CUSTOM_RESOURCES:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    kinds = [doc["kind"] for doc in docs]
+    if toggles.get("migrate", {}).get("useHelmHooks") is False:
+        (job,) = [doc for doc in docs if doc["kind"] == "Job"]
+        assert "annotations" not in job["metadata"]  # an ordinary Job, one per revision
+        assert all(
+            "annotations" not in doc["metadata"] for doc in docs if doc["kind"] == "ConfigMap"
+        )
+    if toggles.get("flower", {}).get("enabled") is False:
+        assert not any("flower" in doc["metadata"]["name"] for doc in docs)
+        assert "NetworkPolicy" not in kinds
