@@ -1,4 +1,6 @@
-"""Every route of the API. Commands go to the gateway; reads to the domain that owns the data."""
+"""Every route of the API. Commands go to the gateway; reads to the domain that owns the data.
+
+The probes, /healthz and /readyz, are answered before routing (gateway_django.health)."""
 
 from uuid import UUID
 
@@ -21,12 +23,11 @@ from gateway.apis import (
     RegistrationStatusApi,
     order_accepted,
 )
-from gateway_django.health import healthz, readyz
 from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi as OrderReadApi
 from orders.apis import OrderDetailSerializer, OrderListApi
-from users.apis import LoginApi, MeApi, TokenRefreshApi
+from users.apis import JwksApi, LoginApi, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
@@ -64,8 +65,7 @@ urlpatterns = [
     path("order/<uuid:order_id>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
     path("notification/", NotificationListApi.as_view(), name="notification-list"),
     path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
     path("admin/", admin.site.urls),
