@@ -99,7 +99,7 @@ class Workers:
         self.logdir = logdir
         self.procs: dict[str, subprocess.Popen] = {}
 
-    def _command(self, name: str) -> list[str]:
+    def _command(self, name: str, concurrency: int) -> list[str]:
         if name == "beat":
             return [
                 sys.executable,
@@ -125,14 +125,15 @@ class Workers:
             "-n",
             f"{name}@test",
             "--concurrency",
-            "2",
+            str(concurrency),
             "--without-gossip",
             "--without-mingle",
             "-l",
             "INFO",
         ]
 
-    def start(self, *names: str, **extra_env: str) -> None:
+    def start(self, *names: str, concurrency: int = 2, **extra_env: str) -> None:
+        """Start these processes; ``concurrency=1`` makes a worker apply its queue in order."""
         for name in names:
             log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
             env = {
@@ -141,7 +142,7 @@ class Workers:
                 "DATABASE_URL": f"{self.env['DATABASE_URL']}?application_name=worker-{name}",
             }
             self.procs[name] = subprocess.Popen(
-                self._command(name),
+                self._command(name, concurrency),
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 from django.db import transaction
 from django.db.models import Exists
 
-from billing.models import Account, LedgerEntry
+from billing.models import DEPOSIT_CAP, Account, LedgerEntry
 from kernel.catalog import (
     AccountCreated,
     RefundCompleted,
@@ -17,8 +17,6 @@ from kernel.catalog import (
 from kernel.outbox import publish
 
 logger = logging.getLogger(__name__)
-
-MAX_BALANCE = Decimal("9999999999.99")  # numeric(12, 2)
 
 
 # Each service is one step: called by a handler it joins the handler's transaction (no savepoint);
@@ -38,7 +36,7 @@ def account_deposit(*, transaction_id: UUID, user_id: UUID, amount: Decimal) -> 
     reason = None
     if account is None:
         reason = "no_account"
-    elif account.balance + amount > MAX_BALANCE:
+    elif account.balance + amount > DEPOSIT_CAP:
         reason = "balance_limit"
     if reason:
         logger.info("deposit %s refused: %s", transaction_id, reason)
@@ -115,7 +113,10 @@ def account_debit(
 
 @transaction.atomic(savepoint=False)
 def account_refund(*, order_id: UUID, user_id: UUID) -> LedgerEntry | None:
-    """Give back an order's debit, once. With no debit to undo, say so with an amount of 0."""
+    """Give back an order's debit, once. With no debit to undo, say so with an amount of 0.
+
+    Never refused: a refund may take the balance past DEPOSIT_CAP (see ``billing.models``).
+    """
     account = Account.objects.locked().filter(user_id=user_id).first()
     entries = {
         entry.kind: entry

@@ -19,10 +19,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gateway import replies
-from gateway.operations import answer, answer_of, operation, operation_for, send
+from gateway.answers import CANCEL, DEPOSIT, ORDER, REGISTER
+from gateway.models import OrderRequest
+from gateway.operations import answer, answer_of, operation_for, send
 from gateway.services import (
     fingerprint,
+    order_request_answer,
     order_request_exists,
+    order_request_get,
     order_request_record,
     order_request_settle,
 )
@@ -40,86 +44,8 @@ from kernel.catalog import (
     RegistrationRequested,
     TransactionRequested,
 )
-from kernel.errors import DomainError, error_body
+from kernel.errors import DomainError
 from kernel.money import money_str
-
-REJECTIONS = {
-    "username_taken": "That username is already taken.",
-    "email_taken": "That email address is already registered.",
-    "no_account": "Your account is not open yet; try again in a moment.",
-    "balance_limit": "The deposit would take the balance over its limit.",
-    "not_found": "No such order.",
-    "not_cancellable": "Only a confirmed order can be cancelled; this one is {status}.",
-}
-
-
-def _rejected(envelope, code: int = status.HTTP_409_CONFLICT) -> tuple[int, dict]:
-    reason = envelope.payload["reason"]
-    message = REJECTIONS.get(reason, reason).format(**envelope.payload)
-    return code, error_body(reason, message)
-
-
-def _order(envelope, order_status: str, code: int = status.HTTP_201_CREATED) -> tuple[int, dict]:
-    payload = envelope.payload
-    body = {
-        "id": payload["order_id"],
-        "status": order_status,
-        "reason": payload.get("reason", ""),
-        "price": payload["price"],
-        "description": payload.get("description", ""),
-    }
-    if "refunded" in payload:
-        body["refunded"] = payload["refunded"]
-    return code, body
-
-
-REGISTER = operation(
-    "register",
-    {
-        "UserCreated": lambda e: (
-            status.HTTP_201_CREATED,
-            {k: e.payload[k] for k in ("user_id", "username", "email", "first_name", "last_name")},
-        ),
-        "RegistrationRejected": _rejected,
-    },
-)
-
-DEPOSIT = operation(
-    "deposit",
-    {
-        "TransactionCreated": lambda e: (
-            status.HTTP_201_CREATED,
-            {
-                "transaction_id": e.payload["transaction_id"],
-                "kind": "deposit",
-                "amount": e.payload["amount"],
-                "balance": e.payload["balance"],
-            },
-        ),
-        "TransactionRejected": _rejected,
-    },
-)
-
-ORDER = operation(
-    "order",
-    {
-        "OrderConfirmed": lambda e: _order(e, "confirmed"),
-        "OrderRejected": lambda e: _order(e, "rejected"),
-    },
-)
-
-CANCEL = operation(
-    "cancel",
-    {
-        "OrderCancelled": lambda e: _order(e, "cancelled", status.HTTP_200_OK),
-        "OrderCancelRejected": lambda e: _rejected(
-            e,
-            status.HTTP_404_NOT_FOUND
-            if e.payload["reason"] == "not_found"
-            else status.HTTP_409_CONFLICT,
-        ),
-    },
-)
 
 
 @extend_schema_serializer(component_name="Pending")
@@ -309,33 +235,68 @@ class OrderCreateApi(APIView):
                 order_id=order_id,
                 user_id=user_id,
                 correlation_id=request._request.correlation_id,
+                price=price,
+                description=description,
                 key=key,
                 fingerprint=asked,
             )
-            if not created:
-                return self._replay(request, record, asked)
-            event = OrderRequested(
-                order_id=order_id, user_id=user_id, price=price, description=description
-            )
-            send(ORDER, request=request, event=event, user_id=user_id)
+            if created:
+                event = OrderRequested(
+                    order_id=order_id, user_id=user_id, price=price, description=description
+                )
+                send(ORDER, request=request, event=event, user_id=user_id)
+        # A replay waits for the first request's answer outside any transaction, so that it
+        # gives its database connection back while it waits.
+        if not created:
+            return self._replay(request, record, asked)
         response = answer(ORDER, request=request, **_pending_order(order_id))
-        order_request_settle(request=record, status=response.status_code, body=response.data)
+        if key is not None and response.status_code != status.HTTP_202_ACCEPTED:
+            order_request_settle(order_id=order_id, status=response.status_code, body=response.data)
         return response
 
-    def _replay(self, request: Request, first, asked: str) -> Response:
+    def _replay(self, request: Request, first: OrderRequest, asked: str) -> Response:
+        """The first final answer of this key; until there is one, a pending answer."""
         if asked != first.fingerprint:
             raise IdempotencyKeyReused()
         if first.response_status is not None:
-            headers = {}
-            if first.response_status == status.HTTP_202_ACCEPTED:
-                headers["Location"] = request.build_absolute_uri(_order_url(first.order_id))
-            return Response(first.response_body, status=first.response_status, headers=headers)
-        return answer_of(
+            return Response(first.response_body, status=first.response_status)
+        response = answer_of(
             ORDER,
             correlation_id=first.correlation_id,
             request=request,
             **_pending_order(first.order_id),
         )
+        if response.status_code != status.HTTP_202_ACCEPTED:
+            order_request_settle(
+                order_id=first.order_id, status=response.status_code, body=response.data
+            )
+        # The first final answer kept wins, whoever kept it (this request, the first one or the
+        # gateway's worker); the operation store in Redis may also have lost the answer.
+        kept = order_request_answer(order_id=first.order_id)
+        return Response(kept[1], status=kept[0]) if kept else response
+
+
+def order_accepted(request: Request, order_id: UUID) -> Response:
+    """An order the gateway accepted from the caller that the orders domain has not placed yet:
+    pending, with the request as its only step. The Location of a 202 never answers 404."""
+    record = order_request_get(order_id=order_id, user_id=request.user.id)
+    if record is None or record.price is None:
+        raise NotFound("No such order.")
+    return Response(
+        {
+            "id": str(record.order_id),
+            "status": "pending",
+            "reason": "",
+            "price": money_str(record.price),
+            "description": record.description,
+            "refunded": None,
+            "created_at": record.created_at,
+            "updated_at": record.created_at,
+            "timeline": [
+                {"event": OrderRequested.type_name(), "domain": "gateway", "at": record.created_at}
+            ],
+        }
+    )
 
 
 def _order_url(order_id: UUID) -> str:

@@ -6,6 +6,8 @@ stops the user's tokens (gateway/access.py).
 
 from gateway import replies
 from gateway.access import access_revoke
+from gateway.answers import ORDER
+from gateway.services import order_request_settle
 from kernel.catalog import UserDeactivated, consumed_by
 from kernel.events import Envelope, Event
 from kernel.inbox import handles
@@ -13,6 +15,11 @@ from kernel.inbox import handles
 
 def on_answer(event: Event, envelope: Envelope) -> None:
     replies.answer(envelope)
+    if envelope.type in ORDER.answers:
+        # The final answer of a keyed order is kept in PostgreSQL as soon as it exists, also when
+        # its request had already been answered 202: every repeat of the key replays it.
+        code, body = ORDER.render(envelope)
+        order_request_settle(order_id=envelope.payload["order_id"], status=code, body=body)
 
 
 @handles(UserDeactivated, consumer="gateway", inbox=False)

@@ -6,7 +6,8 @@ class OrderRequest(models.Model):
     """Every order the gateway accepted: who asked for it, and under which Idempotency-Key.
 
     The gateway's own record, so it can refuse a command about an order that is not the
-    caller's without asking the orders domain, and replay the first answer to a repeated key.
+    caller's without asking the orders domain, show an order it accepted before that domain has
+    placed it, and replay the first final answer to a repeated key.
     """
 
     order_id = models.UUIDField(primary_key=True)
@@ -16,6 +17,11 @@ class OrderRequest(models.Model):
     # NULL, not "": only keys that are set must be unique per user.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     fingerprint = models.CharField(max_length=64, blank=True)
+    # What was asked, to show the order as pending until the orders domain has placed it (null
+    # only for requests recorded before they were kept).
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    # The first final answer of a keyed request (never a 202), replayed to every repeat of it.
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

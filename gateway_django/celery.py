@@ -1,11 +1,58 @@
 """The one Celery app. Every process (API server, domain workers, beat, flower) loads it."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
+from celery.beat import PersistentScheduler
+from django.conf import settings
+
+from kernel import heartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
 
 app = Celery("gateway_django")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Touches HEARTBEAT_FILE from the worker's own event loop while it consumes.
+
+    The step starts once the consumer is connected and consuming, and stops while it reconnects,
+    so a file gone stale means a loop that is stuck or a broker lost for that long.
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.path = settings.HEARTBEAT_FILE
+        self.enabled = bool(self.path)
+        self.tref: Any = None
+
+    def start(self, parent: Any) -> None:
+        heartbeat.touch(self.path)
+        self.tref = parent.timer.call_repeatedly(
+            heartbeat.INTERVAL, heartbeat.touch, (self.path,), priority=10
+        )
+
+    def stop(self, parent: Any) -> None:
+        if self.tref is not None:
+            self.tref.cancel()
+            self.tref = None
+
+    shutdown = stop
+
+
+app.steps["consumer"].add(WorkerHeartbeat)
+
+
+class HeartbeatScheduler(PersistentScheduler):
+    """Beat's scheduler, touching HEARTBEAT_FILE on every turn of beat's loop (every few seconds:
+    the shortest period in CELERY_BEAT_SCHEDULE bounds the sleep between turns)."""
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        if settings.HEARTBEAT_FILE:
+            heartbeat.touch(settings.HEARTBEAT_FILE)
+        return super().tick(*args, **kwargs)

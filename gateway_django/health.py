@@ -1,8 +1,10 @@
 """Probes: liveness says the process answers; readiness says PostgreSQL and Redis answer too."""
 
+from collections.abc import Callable
+
 from celery import current_app
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 
@@ -30,3 +32,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
     )
+
+
+PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """Answers the probes ahead of every other middleware.
+
+    So a probe is never refused for its Host header (a kubelet sends the pod's IP, which the
+    production ALLOWED_HOSTS does not list), never waits in the database-slot queue (a process
+    busy with many requests is alive), and runs nothing else of the request's path.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        return probe(request) if probe is not None else self.get_response(request)

@@ -1,10 +1,18 @@
-"""Every route of the API. Commands go to the gateway; reads to the domain that owns the data."""
+"""Every route of the API. Commands go to the gateway; reads to the domain that owns the data.
+
+The probes, /healthz and /readyz, are answered before routing (gateway_django.health)."""
+
+from uuid import UUID
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from billing.apis import AccountApi, LedgerListApi
 from gateway.apis import (
@@ -14,12 +22,13 @@ from gateway.apis import (
     OrderCreateApi,
     RegisterApi,
     RegistrationStatusApi,
+    order_accepted,
 )
-from gateway_django.health import healthz, readyz
 from kernel.api import DocsAccess
 from notifications.apis import NotificationListApi
-from orders.apis import OrderDetailApi, OrderListApi
-from users.apis import LoginApi, LoginIpThrottle, LoginUserThrottle, MeApi, TokenRefreshApi
+from orders.apis import OrderDetailApi as OrderReadApi
+from orders.apis import OrderDetailSerializer, OrderListApi
+from users.apis import JwksApi, LoginApi, LoginIpThrottle, LoginUserThrottle, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
@@ -28,6 +37,18 @@ class TransactionApi(DepositApi, LedgerListApi):
 
 class OrderApi(OrderCreateApi, OrderListApi):
     """GET: the caller's orders, read by orders. POST: a new order, sent through the gateway."""
+
+
+class OrderDetailApi(OrderReadApi):
+    """GET: one of the caller's orders, read by orders; one the gateway has accepted and orders
+    has not placed yet is shown pending, from the gateway's own record."""
+
+    @extend_schema(responses=OrderDetailSerializer)
+    def get(self, request: Request, order_id: UUID) -> Response:
+        try:
+            return super().get(request, order_id)
+        except NotFound:
+            return order_accepted(request, order_id)
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:
@@ -62,8 +83,7 @@ urlpatterns = [
     path("order/<uuid:order_id>/cancel/", OrderCancelApi.as_view(), name="order-cancel"),
     path("notification/", NotificationListApi.as_view(), name="notification-list"),
     path("operation/<uuid:operation_id>/", OperationApi.as_view(), name="operation-detail"),
-    path("healthz", healthz, name="healthz"),
-    path("readyz", readyz, name="readyz"),
+    path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
     path("admin/login/", admin_login, name="admin-login"),

@@ -1,6 +1,8 @@
 import json
+from collections.abc import Iterator
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -48,10 +50,46 @@ class InboxEventAdmin(admin.ModelAdmin):
         return False
 
 
+class DeadLetterStateFilter(admin.SimpleListFilter):
+    """Open dead letters by default: those whose event was applied after all need nobody."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("closed", "Closed: applied after all"), ("all", "All")]
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict]:
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Open: needs an operator",
+        }
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet:
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(closed_at__isnull=self.value() != "closed")
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("consumer", "event_type", "reason", "attempts", "created_at", "replayed_at")
-    list_filter = ("consumer", "reason", "event_type")
+    list_display = (
+        "consumer",
+        "event_type",
+        "reason",
+        "attempts",
+        "created_at",
+        "replayed_at",
+        "closed_at",
+    )
+    list_filter = (DeadLetterStateFilter, "consumer", "reason", "event_type")
     search_fields = ("=event_id",)
     exclude = ("message",)
     readonly_fields = [f.name for f in DeadLetter._meta.fields if f.name != "message"] + [

@@ -149,6 +149,18 @@ def dead_letter(
     )
 
 
+def dead_letters_close_applied() -> int:
+    """Close every open dead letter whose event its consumer has applied after all (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""UPDATE {DeadLetter._meta.db_table} d SET closed_at = now()
+                WHERE d.closed_at IS NULL AND d.event_id IS NOT NULL AND EXISTS (
+                  SELECT 1 FROM {_INBOX} i
+                  WHERE i.consumer = d.consumer AND i.event_id = d.event_id)"""
+        )
+        return cursor.rowcount
+
+
 def failure_record(consumer: str, message: Any, *, attempt: int, error: str) -> None:
     """Note a failed attempt; best effort, since the database may be what failed."""
     envelope = message if isinstance(message, dict) else {}

@@ -101,9 +101,19 @@ class DeadLetter(models.Model):
     attempts = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     replayed_at = models.DateTimeField(null=True, blank=True)
+    # Set by the relay once the consumer has applied the event after all (a replay, or a copy
+    # the broker still held): an open dead letter is one that needs an operator.
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["-created_at"], name="deadletter_created_idx")]
+        indexes = [
+            models.Index(fields=["-created_at"], name="deadletter_created_idx"),
+            models.Index(
+                fields=["consumer", "event_id"],
+                name="deadletter_open_idx",
+                condition=Q(closed_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.consumer}: {self.event_type or '?'} ({self.reason})"

@@ -4,7 +4,6 @@ import re
 from decimal import Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
-MAX_DIGITS = 12  # numeric(12, 2) in every table
 # What a client may ask to move at once (a deposit, an order's price).
 MAX_AMOUNT = Decimal("1000000.00")
 # The same rule as one pattern, for the API and its OpenAPI schema: 0.01 to 1000000.00, plain

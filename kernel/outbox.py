@@ -114,6 +114,8 @@ def relay(*, older_than: float | None = None, batch: int | None = None) -> dict[
        claimed with SKIP LOCKED, so relays running side by side never send one row at once.
     2. :func:`sweep`: rows sent but not applied by a consumer long after (a crash between
        commit and send, a message the broker lost) are sent again to that consumer.
+
+    Then dead letters whose event was applied after all are closed.
     """
     grace = settings.OUTBOX_RELAY_GRACE if older_than is None else older_than
     limit = batch or settings.OUTBOX_RELAY_BATCH
@@ -137,7 +139,13 @@ def relay(*, older_than: float | None = None, batch: int | None = None) -> dict[
             _mark_sent(sent)
     if sent:
         logger.warning("outbox relay re-dispatched %d events", len(sent))
-    return {"dispatched": len(sent), **sweep(batch=limit), "scrubbed": scrub_settled()}
+    swept = sweep(batch=limit)
+    return {
+        "dispatched": len(sent),
+        **swept,
+        "closed": inbox.dead_letters_close_applied(),
+        "scrubbed": scrub_settled(),
+    }
 
 
 def _settle_applied() -> int:

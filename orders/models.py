@@ -31,6 +31,9 @@ class Order(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
     debit_transaction_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    # The saga's correlation id, that of the request that asked for the order: every event of the
+    # saga carries it, also those a timer publishes. Null only for orders placed before it was kept.
+    correlation_id = models.UUIDField(null=True, blank=True, editable=False)
     refunded = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     # A pending order still pending at this time is rejected by the sweeper.
     deadline_at = models.DateTimeField()

@@ -3,7 +3,7 @@
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +18,7 @@ from kernel.catalog import (
     RefundRequested,
     TransactionRequested,
 )
+from kernel.context import message_context
 from kernel.events import CATALOG, Envelope
 from kernel.outbox import publish
 from orders.models import TRANSITIONS, Order, OrderStep
@@ -92,6 +93,7 @@ def order_place(
         price=price,
         description=description,
         deadline_at=timezone.now() + timedelta(seconds=settings.ORDER_PENDING_TIMEOUT),
+        correlation_id=requested.correlation_id,
     )
     published = publish(
         OrderCreated(order_id=order.id, user_id=user_id, price=price),
@@ -178,7 +180,12 @@ def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelop
 
 
 def orders_expire(*, batch: int = 200) -> int:
-    """Reject orders pending past their deadline (the debit never answered)."""
+    """Reject orders pending past their deadline (the debit never answered).
+
+    A timer, not an event, starts this step, so it names the saga itself: the rejection carries
+    the order's correlation id (the waiting request, its /operation/ page and a trace all find
+    it) and, as its cause, the debit request that went unanswered.
+    """
     expired = 0
     with transaction.atomic():
         due = list(
@@ -186,10 +193,20 @@ def orders_expire(*, batch: int = 200) -> int:
             .filter(status=Status.PENDING, deadline_at__lte=timezone.now())
             .order_by("deadline_at")[:batch]
         )
+        unanswered = dict(
+            OrderStep.objects.filter(
+                order__in=due, event_type=TransactionRequested.type_name()
+            ).values_list("order_id", "event_id")
+        )
         for order in due:
-            if order_move(order, to=Status.REJECTED, reason=Order.Reason.TIMEOUT):
-                _record(order, *publish(OrderRejected(**_outcome_fields(order), reason="timeout")))
-                expired += 1
+            if not order_move(order, to=Status.REJECTED, reason=Order.Reason.TIMEOUT):
+                continue
+            with message_context(
+                correlation=order.correlation_id or uuid4(), causation=unanswered.get(order.id)
+            ):
+                rejected = publish(OrderRejected(**_outcome_fields(order), reason="timeout"))
+            _record(order, *rejected)
+            expired += 1
     if expired:
         logger.warning("rejected %d orders pending past their deadline", expired)
     return expired

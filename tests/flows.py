@@ -1,10 +1,13 @@
-"""Steps of the user-facing flows, shared by the end-to-end tests."""
+"""Steps of the user-facing flows, shared by the end-to-end tests, and the database sessions of
+their own that the fault tests use to hold locks."""
 
 import itertools
 import os
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg2
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from conftest import eventually
@@ -91,3 +94,27 @@ def order(
 def emails(client: APIClient, kind: str | None = None) -> list[dict]:
     found = client.get("/notification/").json()["results"]
     return [e for e in found if kind is None or e["kind"] == kind]
+
+
+def db_session():
+    """A connection of its own, to hold locks or cut other sessions while the test goes on."""
+    db = settings.DATABASES["default"]
+    conn = psycopg2.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+        password=db["PASSWORD"] or None,
+    )
+    conn.autocommit = False
+    return conn
+
+
+def waiting_on_a_lock(worker: str) -> bool:
+    with db_session() as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name = %s AND wait_event_type = 'Lock'",
+            [f"worker-{worker}"],
+        )
+        return cursor.fetchone()[0] > 0

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from decimal import Decimal
 
-import psycopg2
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -18,34 +17,10 @@ from conftest import eventually
 from kernel.models import DeadLetter
 from notifications.models import Contact, Notification
 from orders.models import Order
-from tests.flows import balance, customer, deposit
+from tests.flows import balance, customer, db_session, deposit, waiting_on_a_lock
 from tests.invariants import saga_report
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
-
-
-def db_session():
-    """A connection of its own, to hold locks or cut other sessions while the test goes on."""
-    db = settings.DATABASES["default"]
-    conn = psycopg2.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        password=db["PASSWORD"] or None,
-    )
-    conn.autocommit = False
-    return conn
-
-
-def waiting_on_a_lock(worker: str) -> bool:
-    with db_session() as conn, conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE application_name = %s AND wait_event_type = 'Lock'",
-            [f"worker-{worker}"],
-        )
-        return cursor.fetchone()[0] > 0
 
 
 def place_orders(clients, count: int, price: str, *, spread: float = 0.0) -> list[dict]:
@@ -170,7 +145,7 @@ def test_database_connections_cut_under_load(api, settings):
             while not stop.wait(0.15):
                 cursor.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name LIKE 'worker-%%'"
+                    "WHERE datname = current_database() AND application_name LIKE 'worker-%%'"
                 )
         killer.close()
 

@@ -41,6 +41,7 @@ PUBLIC = {
     ("post", "/token/refresh/"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    ("get", "/.well-known/jwks.json"),
 }
 ID = "00000000-0000-4000-8000-000000000001"
 

@@ -7,17 +7,20 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import redis
 import requests
 import urllib3
+from django.conf import settings
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -39,7 +42,8 @@ def _free_port() -> int:
 
 @contextmanager
 def gunicorn(**env: str) -> Iterator[tuple[str, urllib3.PoolManager]]:
-    """One API process as deployed, on a port of its own, on the test database and Redis."""
+    """One API process as deployed, on a port of its own, on the test database and Redis; its
+    log goes to a file the failures name."""
     port = _free_port()
     environment = {
         **os.environ,
@@ -53,12 +57,13 @@ def gunicorn(**env: str) -> Iterator[tuple[str, urllib3.PoolManager]]:
         "WEB_ACCESS_LOG": "/dev/null",
         **env,
     }
+    log = Path(tempfile.mkdtemp(prefix="api-", dir=os.environ.get("TEST_LOG_DIR"))) / "api.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "gateway_django.wsgi", *GUNICORN_ARGS],
         cwd=ROOT,
         env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -72,7 +77,7 @@ def gunicorn(**env: str) -> Iterator[tuple[str, urllib3.PoolManager]]:
 
     try:
         eventually(ready, timeout=30, what="the API process")
-        yield url, http
+        yield url, http, log
     finally:
         http.clear()  # no idle keep-alive connection for a graceful stop to wait on
         proc.terminate()
@@ -108,21 +113,26 @@ def api_server(settings, live):
 def _sessions_of_api() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'api-under-test'"
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'api-under-test'"
         )
         return cursor.fetchone()[0]
 
 
 def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
-    url, http = api_server
+    url, http, log = api_server
     headers = {"Authorization": f"Bearer {AccessToken.for_user(UserFactory())}"}
     sessions: list[int] = []
     stop = threading.Event()
+
+    waiting: list[int] = []
+    reply_redis = redis.Redis(port=settings.TEST_REDIS_PORT)
 
     def watch() -> None:
         try:
             while not stop.is_set():
                 sessions.append(_sessions_of_api())
+                waiting.append(reply_redis.info("clients")["blocked_clients"])
                 time.sleep(0.1)
         finally:
             connection.close()  # this thread's own
@@ -133,19 +143,18 @@ def test_hundreds_of_requests_wait_at_once_on_one_process(api_server):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
-    started = time.monotonic()
     try:
         with ThreadPoolExecutor(max_workers=WAITING) as pool:
             codes = list(pool.map(order, range(WAITING)))
     finally:
         stop.set()
         watcher.join()
-    elapsed = time.monotonic() - started
 
-    assert codes == [202] * WAITING
-    # All waited side by side: one round of the reply timeout (plus the CPU time of 300 requests
-    # on one process), not one round per batch of threads (with 128 threads: 3 rounds, 15 s).
-    assert elapsed < 2.4 * REPLY_TIMEOUT, f"{WAITING} waiting requests took {elapsed:.1f} s"
+    assert codes == [202] * WAITING, f"see the API process's log: {log}"
+    # All waited side by side, each blocked on its reply list at the same moment (the Redis
+    # server counts them), not one batch of threads after another (128 threads: 3 rounds). Told
+    # by the server rather than by the elapsed time, which a loaded machine stretches.
+    assert max(waiting) >= WAITING, f"at most {max(waiting)} requests waited at once"
     # And while they waited they held no database session beyond the process's slots.
     assert max(sessions) <= SLOTS, f"the API process had {max(sessions)} PostgreSQL sessions"
 
@@ -171,7 +180,7 @@ def test_password_hashing_does_not_stall_the_api_process():
     """Ten admin logins at once, each an Argon2 hash: /healthz of the same process still
     answers in milliseconds (it took a second while the hashes held the event loop)."""
     staff = UserFactory(is_staff=True, password=Argon2PasswordHasher().encode("pw", "s" * 16))
-    with gunicorn() as (url, http):
+    with gunicorn() as (url, http, _log):
 
         def probe() -> float:
             started = time.monotonic()
@@ -206,7 +215,7 @@ def test_a_body_shorter_than_its_content_length_is_refused(settings):
     token = AccessToken.for_user(UserFactory())
     body = b'{"price": "5.00"}'
     broker = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}/12"
-    with gunicorn(CELERY_BROKER_URL=broker, GATEWAY_REPLY_TIMEOUT="1") as (url, _):
+    with gunicorn(CELERY_BROKER_URL=broker, GATEWAY_REPLY_TIMEOUT="1") as (url, _http, _log):
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=30) as client:
             client.sendall(
@@ -241,7 +250,7 @@ def test_orders_while_the_api_database_sessions_are_terminated_are_never_500(liv
     stop = threading.Event()
     terminated: list[int] = []
 
-    with gunicorn() as (url, http):
+    with gunicorn() as (url, http, _log):
 
         def cut() -> None:
             try:

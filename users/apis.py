@@ -1,9 +1,17 @@
+import base64
+import hashlib
+import json
+from typing import Any
+
+import jwt
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -71,6 +79,39 @@ class TokenRefreshApi(TokenRefreshView):
     """Exchange a refresh token for a new access token."""
 
     serializer_class = RefreshSerializer
+
+
+#: The members of a public JWK that its RFC 7638 thumbprint (its ``kid``) is computed from.
+THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}
+
+
+def public_jwks() -> dict[str, list[dict[str, Any]]]:
+    """The key set that verifies this service's tokens: empty while they are signed with a
+    shared secret (HS256), which is never published."""
+    algorithm = settings.SIMPLE_JWT["ALGORITHM"]
+    public_pem = settings.SIMPLE_JWT.get("VERIFYING_KEY")
+    if algorithm.startswith("HS") or not public_pem:
+        return {"keys": []}
+    implementation = jwt.get_algorithm_by_name(algorithm)
+    jwk: dict[str, Any] = implementation.to_jwk(
+        implementation.prepare_key(public_pem), as_dict=True
+    )
+    jwk.pop("key_ops", None)  # "use" says it, and RFC 7517 advises against both
+    members = {name: jwk[name] for name in THUMBPRINT_MEMBERS[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode())
+    kid = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return {"keys": [{**jwk, "use": "sig", "alg": algorithm, "kid": kid}]}
+
+
+class JwksApi(APIView):
+    """The public keys of the tokens (JWKS), for an edge that verifies them (Istio)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(public_jwks())
 
 
 class MeApi(APIView):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import schedule
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
     "kernel.middleware.BodySizeLimitMiddleware",
     "kernel.middleware.DatabaseSlotsMiddleware",
     "kernel.middleware.DatabaseFaultMiddleware",
@@ -128,11 +130,50 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
+
+
+def jwt_keys(
+    algorithm: str, *, secret_key: str, signing_key: str = "", private_key: str = ""
+) -> dict[str, str]:
+    """SIMPLE_JWT's keys for ``algorithm``.
+
+    HS256 (the default) signs and verifies with one secret: JWT_SIGNING_KEY, else the Django
+    secret key. An asymmetric algorithm (RS256) signs with the PEM private key and verifies with
+    its public key, which /.well-known/jwks.json publishes, so that an edge (Istio's
+    RequestAuthentication) can check a token without holding any secret.
+    """
+    if algorithm.startswith("HS"):
+        return {"ALGORITHM": algorithm, "SIGNING_KEY": signing_key or secret_key}
+    if not private_key:
+        raise ImproperlyConfigured(f"JWT_ALGORITHM={algorithm} needs JWT_PRIVATE_KEY (PEM).")
+    from cryptography.hazmat.primitives import serialization
+
+    pem = private_key.replace("\\n", "\n").strip() + "\n"  # one-line values from .env files
+    public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
+    return {
+        "ALGORITHM": algorithm,
+        "SIGNING_KEY": pem,
+        "VERIFYING_KEY": public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+    }
+
+
+def jwt_keys_from_env(secret_key: str) -> dict[str, str]:
+    return jwt_keys(
+        env("JWT_ALGORITHM", default="HS256"),
+        secret_key=secret_key,
+        signing_key=env("JWT_SIGNING_KEY", default=""),
+        private_key=env("JWT_PRIVATE_KEY", default=""),
+    )
+
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
-    "ALGORITHM": "HS256",
-    "SIGNING_KEY": env("JWT_SIGNING_KEY", default="") or SECRET_KEY,
+    **jwt_keys_from_env(SECRET_KEY),
+    # An edge that verifies tokens matches their issuer (empty: no "iss" claim).
+    "ISSUER": env("JWT_ISSUER", default="") or None,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "UPDATE_LAST_LOGIN": False,
@@ -275,6 +316,11 @@ EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="orders@example.com")
+
+# --- Probes -----------------------------------------------------------------------------------
+# A worker or beat touches this file while its loop runs (kernel/heartbeat.py); empty: no file.
+HEARTBEAT_FILE = env("HEARTBEAT_FILE", default="")
+CELERY_BEAT_SCHEDULER = "gateway_django.celery:HeartbeatScheduler"
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

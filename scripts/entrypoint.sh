@@ -1,0 +1,66 @@
+#!/bin/sh
+# The one way each process of the system starts, locally (Procfile) and in the image (its
+# command; the Helm chart's containers): scripts/entrypoint.sh ROLE [ARGS...]
+#
+#   web                   the API: gunicorn on gevent (gateway_django/gunicorn.py), WEB_BIND
+#   worker QUEUE          the Celery worker of one domain queue (settings.DOMAIN_QUEUES)
+#   beat                  the periodic tasks; exactly one must run
+#   flower                task monitoring, always behind FLOWER_BASIC_AUTH
+#   migrate               apply the database migrations
+#   wait-for-migrations   wait until no migration is left to apply (an init container)
+#   healthcheck           exit 0 if this container's process is alive: the heartbeat file's
+#                         age when HEARTBEAT_FILE is set (workers, beat), else the API's /healthz
+#
+# Extra arguments go to the process. Settings come from the environment (.env.example).
+set -eu
+cd "$(dirname "$0")/.."
+
+role=${1:-web}
+[ $# -gt 0 ] && shift
+
+case $role in
+web)
+  # An API process uses at most WEB_DATABASE_SLOTS connections at once and keeps them in its
+  # pool between requests (kernel/postgres), so none is kept per request.
+  export DATABASE_CONN_MAX_AGE=0 DATABASE_POOL_SIZE="${WEB_DATABASE_SLOTS:-24}"
+  exec gunicorn gateway_django.wsgi --config python:gateway_django.gunicorn "$@"
+  ;;
+worker)
+  queue=${1:?usage: entrypoint.sh worker QUEUE}
+  shift
+  exec celery -A gateway_django worker -Q "$queue" -n "$queue@%h" \
+    --pool "${WORKER_POOL:-prefork}" --concurrency "${WORKER_CONCURRENCY:-2}" \
+    -l "${CELERY_LOG_LEVEL:-INFO}" --without-gossip --without-mingle "$@"
+  ;;
+beat)
+  exec celery -A gateway_django beat -l "${CELERY_LOG_LEVEL:-INFO}" \
+    --schedule "${BEAT_SCHEDULE_FILE:-var/celerybeat-schedule}" "$@"
+  ;;
+flower)
+  exec celery -A gateway_django flower \
+    --address="${FLOWER_ADDRESS:-127.0.0.1}" --port="${FLOWER_PORT:-5555}" "$@"
+  ;;
+migrate)
+  exec python manage.py migrate --noinput "$@"
+  ;;
+wait-for-migrations)
+  until python manage.py migrate --check --noinput >/dev/null 2>&1; do
+    echo "waiting for the database and its migrations"
+    sleep 5
+  done
+  ;;
+healthcheck)
+  if [ -n "${HEARTBEAT_FILE:-}" ]; then
+    exec python -m kernel.heartbeat "$HEARTBEAT_FILE" --max-age "${HEARTBEAT_MAX_AGE:-60}"
+  fi
+  exec python -c 'import os, sys, urllib.request
+port = os.environ.get("WEB_BIND", "127.0.0.1:8000").rsplit(":", 1)[1]
+with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as answer:
+    sys.exit(answer.status != 200)'
+  ;;
+*)
+  echo "entrypoint.sh: unknown role '$role' (web, worker QUEUE, beat, flower, migrate," \
+    "wait-for-migrations, healthcheck)" >&2
+  exit 64
+  ;;
+esac
