@@ -1,3 +1,4 @@
+import json
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from uuid import UUID, uuid4
 import pytest
 from django.conf import settings
 from jsonschema import Draft7Validator
+from rest_framework.test import APIClient
 
 from kernel import asyncapi, outbox
 from kernel.events import CATALOG, Envelope, Event
@@ -159,3 +161,20 @@ def test_money_is_documented_as_the_string_publishers_write(raw):
     assert schema["price"]["type"] == "string"
     assert re.match(schema["price"]["pattern"], money_str(parse_money(raw)))
     assert not re.match(schema["price"]["pattern"], "12.5")
+
+
+def test_the_api_serves_the_document_beside_the_openapi_schema():
+    client = APIClient()
+    response = client.get("/api/asyncapi/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/yaml")
+    assert response.content.decode() == asyncapi.render()
+    response = client.get("/api/asyncapi/", {"format": "json"})
+    assert response.status_code == 200
+    assert json.loads(response.content) == asyncapi.document()
+
+
+@pytest.mark.django_db
+def test_where_the_docs_are_private_the_document_is_too(settings):
+    settings.API_DOCS_PUBLIC = False
+    assert APIClient().get("/api/asyncapi/").status_code in (401, 403)
