@@ -25,6 +25,7 @@ from gateway.apis import (
     order_accepted,
 )
 from kernel.api import DocsAccess
+from kernel.asyncapi_view import AsyncApiView
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi as OrderReadApi
 from orders.apis import OrderDetailSerializer, OrderListApi
@@ -86,6 +87,7 @@ urlpatterns = [
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
+    path("api/asyncapi/", AsyncApiView.as_view(**DOCS), name="asyncapi"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
