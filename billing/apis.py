@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.selectors import account_get, ledger_list
-from kernel.api import MoneyOutputField
+from kernel.web.api import MoneyOutputField
 
 
 class AccountApi(APIView):

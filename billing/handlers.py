@@ -1,9 +1,9 @@
 """What the billing domain does when it hears an event."""
 
 from billing.services import account_debit, account_deposit, account_open, account_refund
-from kernel.catalog import RefundRequested, TransactionRequested, UserCreated
-from kernel.events import Envelope
-from kernel.inbox import handles
+from contracts.catalog import RefundRequested, TransactionRequested, UserCreated
+from kernel.messaging.events import Envelope
+from kernel.messaging.inbox import handles
 
 
 @handles(UserCreated, consumer="billing")

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import Exists
 
 from billing.models import DEPOSIT_CAP, Account, LedgerEntry
-from kernel.catalog import (
+from contracts.catalog import (
     AccountCreated,
     RefundCompleted,
     TransactionCompleted,
@@ -14,7 +14,7 @@ from kernel.catalog import (
     TransactionFailed,
     TransactionRejected,
 )
-from kernel.outbox import publish
+from kernel.messaging.outbox import publish
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ answer of a keyed order request (``gateway.handlers``).
 from rest_framework import status
 
 from gateway.operations import operation
-from kernel.errors import error_body
-from kernel.events import Envelope
+from kernel.messaging.events import Envelope
+from kernel.web.errors import error_body
 
 REJECTIONS = {
     "username_taken": "That username is already taken.",

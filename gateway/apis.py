@@ -18,6 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contracts.catalog import (
+    OrderCancelRequested,
+    OrderRequested,
+    RegistrationRequested,
+    TransactionRequested,
+)
 from gateway import replies
 from gateway.answers import CANCEL, DEPOSIT, ORDER, REGISTER
 from gateway.models import OrderRequest
@@ -30,7 +36,8 @@ from gateway.services import (
     order_request_record,
     order_request_settle,
 )
-from kernel.api import (
+from kernel.money import money_str
+from kernel.web.api import (
     EmailAddressField,
     IpRateThrottle,
     MoneyField,
@@ -38,14 +45,7 @@ from kernel.api import (
     UsernameField,
     reject_card_numbers,
 )
-from kernel.catalog import (
-    OrderCancelRequested,
-    OrderRequested,
-    RegistrationRequested,
-    TransactionRequested,
-)
-from kernel.errors import DomainError
-from kernel.money import money_str
+from kernel.web.errors import DomainError
 
 
 @extend_schema_serializer(component_name="Pending")

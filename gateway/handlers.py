@@ -4,13 +4,13 @@ Most are answers: handed to the HTTP request that waits for them. UserDeactivate
 stops the user's tokens (gateway/access.py).
 """
 
+from contracts.catalog import UserDeactivated, consumed_by
 from gateway import replies
 from gateway.access import access_revoke
 from gateway.answers import ORDER
 from gateway.services import order_request_settle
-from kernel.catalog import UserDeactivated, consumed_by
-from kernel.events import Envelope, Event
-from kernel.inbox import handles
+from kernel.messaging.events import Envelope, Event
+from kernel.messaging.inbox import handles
 
 
 def on_answer(event: Event, envelope: Envelope) -> None:

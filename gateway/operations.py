@@ -18,9 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from gateway import replies
-from kernel.events import Envelope, Event
-from kernel.middleware import database_released
-from kernel.outbox import publish
+from kernel.messaging.events import Envelope, Event
+from kernel.messaging.outbox import publish
+from kernel.web.middleware import database_released
 
 Render = Callable[[Envelope], tuple[int, dict[str, Any]]]
 

@@ -15,7 +15,7 @@ from uuid import UUID
 import redis
 from django.conf import settings
 
-from kernel.events import Envelope
+from kernel.messaging.events import Envelope
 
 logger = logging.getLogger(__name__)
 

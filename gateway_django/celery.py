@@ -7,7 +7,7 @@ from celery import Celery, bootsteps
 from celery.beat import PersistentScheduler
 from django.conf import settings
 
-from kernel import heartbeat
+from kernel.messaging import heartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
 

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.apis import AccountApi, LedgerListApi
+from contracts.views import AsyncApiView
 from gateway.apis import (
     DepositApi,
     OperationApi,
@@ -24,8 +25,7 @@ from gateway.apis import (
     RegistrationStatusApi,
     order_accepted,
 )
-from kernel.api import DocsAccess
-from kernel.asyncapi_view import AsyncApiView
+from kernel.web.api import DocsAccess
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi as OrderReadApi
 from orders.apis import OrderDetailSerializer, OrderListApi
@@ -92,6 +92,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "kernel.errors.json_bad_request"
-handler404 = "kernel.errors.json_not_found"
-handler500 = "kernel.errors.json_server_error"
+handler400 = "kernel.web.errors.json_bad_request"
+handler404 = "kernel.web.errors.json_not_found"
+handler500 = "kernel.web.errors.json_server_error"

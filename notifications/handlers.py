@@ -1,14 +1,14 @@
 """What the notifications domain does when it hears an event."""
 
-from kernel.catalog import (
+from contracts.catalog import (
     OrderCancelled,
     OrderConfirmed,
     OrderRejected,
     UserCreated,
     UserDeactivated,
 )
-from kernel.events import Envelope
-from kernel.inbox import handles
+from kernel.messaging.events import Envelope
+from kernel.messaging.inbox import handles
 from notifications import services
 
 

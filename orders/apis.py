@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kernel.api import MoneyOutputField
+from kernel.web.api import MoneyOutputField
 from orders.selectors import order_get, order_list
 
 

@@ -1,14 +1,14 @@
 """What the orders domain does when it hears an event: its part of the order saga."""
 
-from kernel.catalog import (
+from contracts.catalog import (
     OrderCancelRequested,
     OrderRequested,
     RefundCompleted,
     TransactionCompleted,
     TransactionFailed,
 )
-from kernel.events import Envelope
-from kernel.inbox import handles
+from kernel.messaging.events import Envelope
+from kernel.messaging.inbox import handles
 from orders import services
 
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from kernel.catalog import (
+from contracts.catalog import (
     OrderCancelled,
     OrderCancelRejected,
     OrderConfirmed,
@@ -18,9 +18,9 @@ from kernel.catalog import (
     RefundRequested,
     TransactionRequested,
 )
-from kernel.context import message_context
-from kernel.events import CATALOG, Envelope
-from kernel.outbox import publish
+from kernel.messaging.context import message_context
+from kernel.messaging.events import CATALOG, Envelope
+from kernel.messaging.outbox import publish
 from orders.models import TRANSITIONS, Order, OrderStep
 
 logger = logging.getLogger(__name__)

@@ -32,9 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# After the first hop on orders, the queues each of the saga's events goes to: TransactionRequested
-# to billing, TransactionCompleted to orders, OrderConfirmed to the gateway and notifications.
-ROUTE = [["billing"], ["orders"], ["gateway", "notifications"]]
 TERMINAL = {"confirmed", "rejected", "cancelled"}
 
 
@@ -93,6 +90,8 @@ class Stack:
             # Emails are stored and "sent" through a backend that drops them: the console
             # backend would measure the stack printing them.
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
+            # The ceiling's no-op task, which no production process loads.
+            "CELERY_IMPORTS": "bench.echo",
         }
         self.proc: subprocess.Popen | None = None
 
@@ -319,7 +318,7 @@ def drain(timeout: float = 120.0) -> float:
     from django.conf import settings
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    queues = ["gateway", "users", "billing", "orders", "notifications"]
+    queues = list(settings.DOMAIN_QUEUES)
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         pipe = broker.pipeline()
@@ -332,18 +331,27 @@ def drain(timeout: float = 120.0) -> float:
     return round(time.monotonic() - start, 1)
 
 
+def saga_route() -> list[list[str]]:
+    """The queues of the consumers of each event of the order saga's path, as the catalog says:
+    today orders, then billing, orders, and the gateway with notifications."""
+    from contracts.catalog import ORDER_SAGA
+
+    return [list(event.consumers) for event in ORDER_SAGA]
+
+
 def chain_step_factory():
-    """One no-op chain: first hop on orders, then billing, orders, gateway, then a reply."""
+    """One no-op chain along the saga's route, then a reply, as the gateway wakes a request."""
     import redis
     from celery import current_app
     from django.conf import settings
 
     replies = redis.Redis.from_url(settings.REPLY_REDIS_URL)
+    (first,), *route = saga_route()
 
     def step() -> tuple[float, str]:
         key = f"bench:{uuid.uuid4().hex}"
         sent = time.monotonic()
-        current_app.send_task("kernel.echo", args=(ROUTE, key, time.time()), queue="orders")
+        current_app.send_task("bench.echo", args=(route, key, time.time()), queue=first)
         if replies.blpop([key], timeout=30) is None:
             raise TimeoutError("chain lost")
         return time.monotonic() - sent, "echoed"

@@ -51,7 +51,7 @@ wait-for-migrations)
   ;;
 healthcheck)
   if [ -n "${HEARTBEAT_FILE:-}" ]; then
-    exec python -m kernel.heartbeat "$HEARTBEAT_FILE" --max-age "${HEARTBEAT_MAX_AGE:-60}"
+    exec python -m kernel.messaging.heartbeat "$HEARTBEAT_FILE" --max-age "${HEARTBEAT_MAX_AGE:-60}"
   fi
   exec python -c 'import os, sys, urllib.request
 port = os.environ.get("WEB_BIND", "127.0.0.1:8000").rsplit(":", 1)[1]

@@ -39,7 +39,7 @@ def assert_money_invariants() -> None:
 def _unsettled() -> list[str]:
     """What still keeps the sagas from their end: orders not terminal, late debits not refunded,
     outcome emails missing, orders requested that the orders domain never created."""
-    from kernel.models import OutboxEvent
+    from kernel.messaging.models import OutboxEvent
 
     problems = []
     orders = {str(order.id): order for order in Order.objects.all()}
@@ -112,7 +112,7 @@ def saga_report(scenario: str) -> dict:
     """Check the invariants, then print (and return) what the scenario did to the sagas."""
     from django.db.models import F
 
-    from kernel.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
+    from kernel.messaging.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
 
     outcomes = assert_invariants(timeout=90)
     refunded = set(LedgerEntry.objects.filter(kind="refund").values_list("reference", flat=True))
@@ -137,7 +137,7 @@ def saga_report(scenario: str) -> dict:
 def quiesce(*, timeout: float = 60.0) -> None:
     """Wait until every event sent so far is applied by all its consumers (or dead-lettered),
     so that nothing of one test arrives in the next one's database."""
-    from kernel.models import OutboxEvent
+    from kernel.messaging.models import OutboxEvent
 
     eventually(
         lambda: not OutboxEvent.objects.filter(settled_at__isnull=True).exists(),

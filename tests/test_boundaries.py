@@ -4,13 +4,15 @@ handlers agree, and the contract itself is shown to catch a violation."""
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-from kernel.events import CATALOG
-from kernel.inbox import registered
+from contracts.domains import DOMAINS
+from kernel.messaging.events import CATALOG
+from kernel.messaging.inbox import registered
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ["kernel", "gateway", "users", "billing", "orders", "notifications", "gateway_django"]
+PACKAGES = ["kernel", "contracts", *DOMAINS, "gateway_django"]
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:
@@ -48,6 +50,30 @@ def test_the_contract_fails_when_one_domain_imports_another(tmp_path):
 
     assert result.returncode != 0
     assert "users" in result.stdout and "billing" in result.stdout
+
+
+def test_the_import_contracts_name_every_domain_and_only_those():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = {contract["name"]: contract for contract in config["contracts"]}
+    assert set(config["root_packages"]) == set(PACKAGES)
+    independent = contracts["Domains never import each other: they meet only through events"]
+    assert independent["modules"] == list(DOMAINS)
+    for name in (
+        "The kernel knows no domain and no contract",
+        "The contracts name domains but import none",
+    ):
+        assert set(DOMAINS) <= set(contracts[name]["forbidden_modules"])
+
+
+def test_the_messaging_kernel_names_no_domain():
+    """Not even as a string: routing and handlers come from the registries the contracts and
+    the domains fill."""
+    for path in (ROOT / "kernel").rglob("*.py"):
+        if "migrations" in path.parts or "tests" in path.parts:
+            continue
+        text = path.read_text()
+        for domain in DOMAINS:
+            assert f'"{domain}"' not in text, f"{path.relative_to(ROOT)} names {domain}"
 
 
 def test_every_consumer_in_the_catalog_has_a_handler_and_no_handler_is_unlisted():

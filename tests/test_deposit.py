@@ -7,8 +7,8 @@ import pytest
 
 from billing.models import Account, LedgerEntry
 from conftest import eventually
-from kernel import outbox
-from kernel.models import InboxEvent, OutboxEvent
+from kernel.messaging import outbox
+from kernel.messaging.models import InboxEvent, OutboxEvent
 from tests.flows import balance, customer, deposit
 from tests.invariants import assert_money_invariants
 
@@ -94,7 +94,7 @@ def test_an_event_lost_by_a_crash_after_commit_is_sent_by_the_relay(api, setting
     settings.GATEWAY_REPLY_TIMEOUT = 0.5
 
     # The process dies after its transaction commits and before it reaches the broker.
-    operation, row = _deposit_while(alice, "kernel.outbox.dispatch")
+    operation, row = _deposit_while(alice, "kernel.messaging.outbox.dispatch")
 
     _settles(alice, operation)
     row.refresh_from_db()
@@ -107,7 +107,7 @@ def test_an_event_the_broker_refused_is_sent_by_the_relay(api, settings):
 
     # The broker is down at commit: the row is reopened for the relay's first pass.
     operation, row = _deposit_while(
-        alice, "kernel.outbox.send", side_effect=ConnectionError("broker down")
+        alice, "kernel.messaging.outbox.send", side_effect=ConnectionError("broker down")
     )
     assert row.dispatched_at is None
 

@@ -14,7 +14,7 @@ from django.db import connection
 
 from billing.models import LedgerEntry
 from conftest import eventually
-from kernel.models import DeadLetter
+from kernel.messaging.models import DeadLetter
 from notifications.models import Contact, Notification
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, waiting_on_a_lock

@@ -10,7 +10,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from billing.models import LedgerEntry
 from billing.tests.factories import AccountFactory
 from gateway.models import OrderRequest
-from kernel.models import OutboxEvent
+from kernel.messaging.models import OutboxEvent
 from orders.models import Order
 from orders.tests.factories import OrderFactory
 from users.models import User

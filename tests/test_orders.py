@@ -11,8 +11,8 @@ from django.db import connection
 
 from billing.models import LedgerEntry
 from conftest import eventually
-from kernel import outbox
-from kernel.models import InboxEvent, OutboxEvent
+from kernel.messaging import outbox
+from kernel.messaging.models import InboxEvent, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, deposit, emails, order
 from tests.invariants import assert_invariants, saga_report

@@ -12,7 +12,8 @@ import redis
 from django.conf import settings
 from django.test import Client, override_settings
 
-from kernel import heartbeat, middleware
+from kernel.messaging import heartbeat
+from kernel.web import middleware
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import eventually
-from kernel.models import OutboxEvent
+from kernel.messaging.models import OutboxEvent
 from tests.flows import PASSWORD, login, register, unique_name
 from tests.invariants import assert_money_invariants
 from users.models import User

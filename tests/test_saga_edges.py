@@ -14,8 +14,8 @@ from django.db import connection
 from billing.models import DEPOSIT_CAP, Account, LedgerEntry
 from conftest import eventually
 from gateway.models import OrderRequest
-from kernel import outbox
-from kernel.models import DeadLetter, OutboxEvent
+from kernel.messaging import outbox
+from kernel.messaging.models import DeadLetter, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, order, waiting_on_a_lock
 from tests.invariants import assert_invariants

@@ -25,8 +25,8 @@ from billing.models import LedgerEntry
 from conftest import eventually
 from gateway import replies
 from gateway_django import urls
-from kernel.api import looks_like_card_number
-from kernel.models import DeadLetter, OutboxEvent
+from kernel.messaging.models import DeadLetter, OutboxEvent
+from kernel.web.api import looks_like_card_number
 from notifications.models import Notification
 from tests.flows import PASSWORD, customer, deposit, order, register
 from users.models import User

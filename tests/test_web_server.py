@@ -25,7 +25,7 @@ from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from conftest import ROOT, _database_url, eventually
-from kernel.hashers import Argon2PasswordHasher
+from kernel.web.hashers import Argon2PasswordHasher
 from users.tests.factories import UserFactory
 
 WAITING = 300
@@ -214,7 +214,7 @@ def test_a_body_shorter_than_its_content_length_is_refused(settings):
     """A client that announces more bytes than it sends, then gives up: the server has only
     the part that came, which may parse (here it does); it is refused, and nothing is placed."""
     from gateway.models import OrderRequest
-    from kernel.models import OutboxEvent
+    from kernel.messaging.models import OutboxEvent
 
     token = AccessToken.for_user(UserFactory())
     body = b'{"price": "5.00"}'

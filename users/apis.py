@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer, UsernameField
+from kernel.web.api import FieldRateThrottle, IpRateThrottle, StrictSerializer, UsernameField
 from users.selectors import user_get
 
 

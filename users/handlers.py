@@ -1,8 +1,8 @@
 """What the users domain does when it hears an event."""
 
-from kernel.catalog import RegistrationRequested
-from kernel.events import Envelope
-from kernel.inbox import handles
+from contracts.catalog import RegistrationRequested
+from kernel.messaging.events import Envelope
+from kernel.messaging.inbox import handles
 from users.services import user_register
 
 

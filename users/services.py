@@ -3,8 +3,8 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from kernel.catalog import RegistrationRejected, UserCreated, UserDeactivated
-from kernel.outbox import publish
+from contracts.catalog import RegistrationRejected, UserCreated, UserDeactivated
+from kernel.messaging.outbox import publish
 from users.models import User
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from billing.models import DEPOSIT_CAP, LedgerEntry
 from billing.services import account_debit, account_deposit, account_refund
 from billing.tests.factories import AccountFactory
 from conftest import eventually
-from kernel.models import OutboxEvent
+from kernel.messaging.models import OutboxEvent
 from tests.flows import db_session
 
 pytestmark = pytest.mark.django_db

@@ -8,6 +8,8 @@ from celery.schedules import schedule
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from contracts.domains import DOMAINS
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -33,19 +35,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
-    "kernel",
-    "gateway",
-    "users",
-    "billing",
-    "orders",
-    "notifications",
+    "contracts",
+    "kernel.messaging",
+    *DOMAINS,
 ]
 
 MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
-    "kernel.middleware.BodySizeLimitMiddleware",
-    "kernel.middleware.DatabaseSlotsMiddleware",
-    "kernel.middleware.DatabaseFaultMiddleware",
+    "kernel.web.middleware.BodySizeLimitMiddleware",
+    "kernel.web.middleware.DatabaseSlotsMiddleware",
+    "kernel.web.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,7 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "kernel.middleware.CorrelationIdMiddleware",
+    "kernel.web.middleware.CorrelationIdMiddleware",
 ]
 
 ROOT_URLCONF = "gateway_django.urls"
@@ -84,7 +83,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The stock PostgreSQL backend, plus a per-process pool of idle connections when
 # DATABASE_POOL_SIZE > 0: the API processes use one (see kernel/postgres/base.py), the workers
 # keep their connection per process (CONN_MAX_AGE, CELERY_DB_REUSE_MAX).
-DATABASES["default"]["ENGINE"] = "kernel.postgres"
+DATABASES["default"]["ENGINE"] = "kernel.web.postgres"
 DATABASES["default"].setdefault("OPTIONS", {})["pool_size"] = env.int(
     "DATABASE_POOL_SIZE", default=0
 )
@@ -94,7 +93,7 @@ AUTH_USER_MODEL = "users.User"
 # Argon2 first: memory-hard, and a tenth of PBKDF2's CPU per login here; older hashes still check.
 # The project's Argon2 hasher is Django's, computed off the API process's event loop.
 PASSWORD_HASHERS = [
-    "kernel.hashers.Argon2PasswordHasher",
+    "kernel.web.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
@@ -122,11 +121,11 @@ REST_FRAMEWORK = {
     # A user deactivated since the token was issued is refused (gateway/access.py).
     "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["kernel.api.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["kernel.web.api.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "kernel.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "kernel.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "kernel.api.StrictLimitOffsetPagination",
+    "EXCEPTION_HANDLER": "kernel.web.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "kernel.web.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "kernel.web.api.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
@@ -187,7 +186,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "kernel.errors.document_errors",
+        "kernel.web.errors.document_errors",
     ],
 }
 # Brute force on login and register meets 429 (rates: N/second|minute|hour|day; empty: none).
@@ -211,10 +210,12 @@ CACHES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
 # --- Messaging -------------------------------------------------------------------------------
-DOMAIN_QUEUES = ("gateway", "users", "billing", "orders", "notifications")
+DOMAIN_QUEUES = DOMAINS  # one queue, and one worker, per domain
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
-CELERY_BROKER_TRANSPORT = "kernel.broker:Transport"  # Redis, with a reconnect fault contained
+CELERY_BROKER_TRANSPORT = (
+    "kernel.messaging.broker:Transport"  # Redis, with a reconnect fault contained
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A message not acknowledged within this time is delivered again: every countdown and
@@ -230,6 +231,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "gateway"
 CELERY_TASK_QUEUES = [Queue(name) for name in DOMAIN_QUEUES]
+# Task modules beyond the project's own, loaded by every worker: the benchmark's stack sets
+# bench.echo; nothing else needs any.
+CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events feed Flower's task list and cost about a quarter of a no-op task's worker time

@@ -15,7 +15,7 @@ THROTTLE_RATES = {"register": None, "login_ip": None, "login_user": None}
 # Fast hashes for the users the tests make; Argon2 ones still check (tests/test_web_server.py).
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
-    "kernel.hashers.Argon2PasswordHasher",
+    "kernel.web.hashers.Argon2PasswordHasher",
 ]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)

@@ -5,7 +5,7 @@ every worker answers, each period, for each pod. A file touched from the process
 nothing and says the same thing: the loop turns. The writers are in gateway_django/celery.py;
 the check is here, free of Django and Celery, so that a probe starts in milliseconds:
 
-    python -m kernel.heartbeat /tmp/heartbeat --max-age 60
+    python -m kernel.messaging.heartbeat /tmp/heartbeat --max-age 60
 """
 
 import argparse

@@ -7,7 +7,7 @@ from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessU
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
-from kernel.api import StrictSerializer
+from kernel.web.api import StrictSerializer
 
 # What every DRF CharField refuses (ProhibitNullCharactersValidator), said as a pattern.
 NO_NULL_CHARACTERS = r"^[^\u0000]*$"

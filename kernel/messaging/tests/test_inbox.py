@@ -7,9 +7,9 @@ from celery import current_app
 from django.utils import timezone
 
 from conftest import eventually
-from kernel.inbox import PoisonMessage, parse
-from kernel.models import DeadLetter
-from kernel.outbox import DELIVER_TASK
+from kernel.messaging.inbox import PoisonMessage, parse
+from kernel.messaging.models import DeadLetter
+from kernel.messaging.outbox import DELIVER_TASK
 
 
 def envelope(**changes):

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from kernel import catalog_doc
+from contracts import catalog_doc
 
 
 def test_the_architecture_document_shows_the_catalog_of_the_code():

@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from kernel.events import redacted
-from kernel.models import DeadLetter, InboxEvent, OutboxEvent
-from kernel.tasks import replay
+from kernel.messaging.events import redacted
+from kernel.messaging.models import DeadLetter, InboxEvent, OutboxEvent
+from kernel.messaging.tasks import replay
 
 
 @admin.register(OutboxEvent)

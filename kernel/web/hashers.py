@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth import hashers
 
-from kernel.middleware import database_released
+from kernel.web.middleware import database_released
 
 T = TypeVar("T")
 

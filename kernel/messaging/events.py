@@ -1,10 +1,10 @@
-"""The event envelope and the base of every event type.
+"""The event envelope, the base of every event type and the registry of declared types.
 
-An event is a pydantic model declared once in ``kernel.catalog`` with the domain that publishes it
-and the domains that consume it. On the wire it travels inside an :class:`Envelope` as JSON.
+The event types themselves, with who publishes and who consumes each, are declared in the
+contracts package (``contracts.catalog``); this module knows none of them. On the wire an event
+travels inside an :class:`Envelope` as JSON.
 """
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -13,8 +13,6 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from kernel.money import money_str, parse_money
-
-DOMAINS = ("gateway", "users", "billing", "orders", "notifications")
 
 Money = Annotated[
     Decimal, BeforeValidator(parse_money), PlainSerializer(money_str, return_type=str)
@@ -57,25 +55,18 @@ CATALOG: dict[str, type[Event]] = {}
 E = TypeVar("E", bound=type[Event])
 
 
-def event(
-    *, publisher: str | tuple[str, ...], consumers: tuple[str, ...], version: int = 1
-) -> Callable[[E], E]:
-    """Declare an event type: who publishes it, who consumes it, which version is current."""
-    publishers = (publisher,) if isinstance(publisher, str) else publisher
-
-    def register(cls: E) -> E:
-        unknown = {*publishers, *consumers} - set(DOMAINS)
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown domains {sorted(unknown)}")
-        if cls.__name__ in CATALOG:
-            raise ValueError(f"{cls.__name__} is declared twice")
-        cls.publishers = publishers
-        cls.consumers = consumers
-        cls.version = version
-        CATALOG[cls.__name__] = cls
-        return cls
-
-    return register
+def declare(
+    cls: E, *, publishers: tuple[str, ...], consumers: tuple[str, ...], version: int = 1
+) -> E:
+    """Register an event type with the domains that publish and consume it: publishing routes
+    it to its consumers' queues, consuming finds its model by name."""
+    if cls.__name__ in CATALOG:
+        raise ValueError(f"{cls.__name__} is declared twice")
+    cls.publishers = publishers
+    cls.consumers = consumers
+    cls.version = version
+    CATALOG[cls.__name__] = cls
+    return cls
 
 
 HIDDEN = "[hidden]"

@@ -13,9 +13,10 @@ from django.conf import settings
 from jsonschema import Draft7Validator
 from rest_framework.test import APIClient
 
-from kernel import asyncapi, outbox
-from kernel.events import CATALOG, Envelope, Event
-from kernel.inbox import registered
+from contracts import asyncapi
+from kernel.messaging import outbox
+from kernel.messaging.events import CATALOG, Envelope, Event
+from kernel.messaging.inbox import registered
 from kernel.money import money_str, parse_money
 
 ROOT = settings.BASE_DIR

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from kernel.context import message_context
-from kernel.errors import error_body
+from kernel.messaging.context import message_context
+from kernel.web.errors import error_body
 
 HEADER = "X-Correlation-ID"
 

@@ -1,7 +1,7 @@
 """PostgreSQL (psycopg2) with the connections of a process kept for its next requests.
 
 The API process serves each request in a thread of its own and gives the connection back
-while the request waits for its answer event (kernel.middleware.DatabaseSlotsMiddleware), so a
+while the request waits for its answer event (kernel.web.middleware.DatabaseSlotsMiddleware), so a
 connection cannot stay with its thread as CONN_MAX_AGE would keep it. Opening a PostgreSQL
 session per request costs a backend process each time; this backend keeps up to
 ``OPTIONS["pool_size"]`` idle connections per process and hands them to whichever thread
@@ -106,7 +106,7 @@ def _discard(connection) -> None:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     # Commits asked for on this wrapper, whether they succeeded or not: how
-    # kernel.middleware.DatabaseFaultMiddleware tells that a request's writes may have landed.
+    # kernel.web.middleware.DatabaseFaultMiddleware tells that a request's writes may have landed.
     commit_attempts = 0
 
     def _commit(self):

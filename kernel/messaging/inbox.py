@@ -12,9 +12,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from kernel.context import message_context
-from kernel.events import CATALOG, Envelope, Event
-from kernel.models import DeadLetter, DeliveryFailure, InboxEvent
+from kernel.messaging.context import message_context
+from kernel.messaging.events import CATALOG, Envelope, Event
+from kernel.messaging.models import DeadLetter, DeliveryFailure, InboxEvent
 
 logger = logging.getLogger(__name__)
 

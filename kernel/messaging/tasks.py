@@ -1,7 +1,6 @@
 """The kernel's Celery tasks: delivery of events to a domain, the outbox relay, the purge."""
 
 import logging
-from functools import cache
 from typing import Any
 
 import redis
@@ -11,8 +10,8 @@ from django.db import close_old_connections
 from django.db.utils import InterfaceError, OperationalError
 from django.utils import timezone
 
-from kernel import inbox, outbox
-from kernel.models import DeadLetter
+from kernel.messaging import inbox, outbox
+from kernel.messaging.models import DeadLetter
 
 logger = logging.getLogger(__name__)
 
@@ -88,31 +87,3 @@ def replay(dead_letter: DeadLetter) -> None:
     deliver.apply_async((dead_letter.consumer, dead_letter.message), queue=dead_letter.consumer)
     dead_letter.replayed_at = timezone.now()
     dead_letter.save(update_fields=["replayed_at"])
-
-
-@shared_task(name="kernel.echo", acks_late=True)
-def echo(route: list[list[str]], reply_key: str | None, sent_at: float) -> None:
-    """Pass a message along ``route`` as a saga's events go, doing nothing else: the pipeline's
-    ceiling (make bench).
-
-    Each hop lists the queues its message goes to, as an event goes to each of its consumers:
-    the first carries the rest of the route, the others end there. At the end of the route the
-    message is pushed onto the Redis list ``reply_key``, as the gateway wakes a waiting request.
-    """
-    if route:
-        first, *others = route[0]
-        echo.apply_async((route[1:], reply_key, sent_at), queue=first)
-        for queue in others:
-            echo.apply_async(([], None, sent_at), queue=queue)
-        return
-    if reply_key is None:
-        return
-    pipe = _reply_client().pipeline()
-    pipe.rpush(reply_key, sent_at)
-    pipe.expire(reply_key, 300)
-    pipe.execute()
-
-
-@cache
-def _reply_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REPLY_REDIS_URL)

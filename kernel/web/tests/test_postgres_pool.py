@@ -1,11 +1,11 @@
-"""The API processes' connection pool (kernel.postgres): against the test database."""
+"""The API processes' connection pool (kernel.web.postgres): against the test database."""
 
 import time
 
 import pytest
 from django.db import connection
 
-from kernel.postgres import base
+from kernel.web.postgres import base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

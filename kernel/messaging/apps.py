@@ -2,13 +2,13 @@ from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
 
-class KernelConfig(AppConfig):
-    name = "kernel"
+class MessagingConfig(AppConfig):
+    name = "kernel.messaging"
+    # The label the tables and migrations have always had.
+    label = "kernel"
     verbose_name = "Messaging"
 
     def ready(self) -> None:
         # Every app declares the events it consumes in its handlers module; importing them
         # fills the registry the workers deliver from.
-        import kernel.catalog  # noqa: F401 - declares every event type before handlers name them
-
         autodiscover_modules("handlers")

@@ -12,9 +12,9 @@ from django.db.models import DateTimeField, F
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from kernel import context, inbox
-from kernel.events import CATALOG, Envelope, Event
-from kernel.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
+from kernel.messaging import context, inbox
+from kernel.messaging.events import CATALOG, Envelope, Event
+from kernel.messaging.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
 

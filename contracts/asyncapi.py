@@ -15,9 +15,9 @@ from django.conf import settings
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import core_schema
 
-from kernel.events import CATALOG, Envelope, Event
-from kernel.inbox import Handler, registered
-from kernel.outbox import DELIVER_TASK
+from kernel.messaging.events import CATALOG, Envelope, Event
+from kernel.messaging.inbox import Handler, registered
+from kernel.messaging.outbox import DELIVER_TASK
 
 VERSION = "3.0.0"
 SERVER = "redis"

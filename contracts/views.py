@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from kernel import asyncapi
+from contracts import asyncapi
 
 
 class YamlRenderer(BaseRenderer):

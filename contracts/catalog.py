@@ -5,12 +5,32 @@ handler (``<domain>/handlers.py``) and a handler may only consume what is listed
 keeps the two in step, and docs are generated from this module.
 """
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from kernel.events import CATALOG, Event, Money, event
+from contracts.domains import DOMAINS
+from kernel.messaging.events import CATALOG, Event, Money, declare
+
+E = TypeVar("E", bound=type[Event])
+
+
+def event(
+    *, publisher: str | tuple[str, ...], consumers: tuple[str, ...], version: int = 1
+) -> Callable[[E], E]:
+    """Declare an event type: who publishes it, who consumes it, which version is current."""
+    publishers = (publisher,) if isinstance(publisher, str) else publisher
+
+    def register(cls: E) -> E:
+        unknown = {*publishers, *consumers} - set(DOMAINS)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown domains {sorted(unknown)}")
+        return declare(cls, publishers=publishers, consumers=consumers, version=version)
+
+    return register
+
 
 # --- Registration -----------------------------------------------------------------------------
 
@@ -218,6 +238,16 @@ class OrderCancelled(Event):
     price: Money
     description: str = ""
     refunded: Money
+
+
+# The order saga's path when everything goes well: each event, in the order they happen. The
+# benchmark sends its no-op chain along the queues of these events' consumers.
+ORDER_SAGA: tuple[type[Event], ...] = (
+    OrderRequested,
+    TransactionRequested,
+    TransactionCompleted,
+    OrderConfirmed,
+)
 
 
 def consumed_by(domain: str) -> list[type[Event]]:

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from kernel import asyncapi
+from contracts import asyncapi
 
 
 class Command(BaseCommand):

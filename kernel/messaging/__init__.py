@@ -1,0 +1,1 @@
+"""The messaging kernel: events published through an outbox, consumed through an inbox."""

@@ -1,0 +1,1 @@
+"""The HTTP platform every domain's API is built on."""
