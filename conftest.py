@@ -7,32 +7,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-T = TypeVar("T")
-ROOT = Path(__file__).resolve().parent
-
-
-def eventually(
-    probe: Callable[[], T], *, timeout: float = 15.0, interval: float = 0.1, what: str = "condition"
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from tests.support import ROOT, database_url, eventually
 
 
 class RedisServer:
@@ -190,14 +174,6 @@ class Workers:
         self.stop(*list(self.procs))
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def workers(
     django_db_setup: Any, django_db_blocker: Any, redis_server: RedisServer
@@ -209,7 +185,7 @@ def workers(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "REPLY_REDIS_URL": settings.REPLY_REDIS_URL,
         "EMAIL_FILE_PATH": str(logdir / "mail"),

@@ -10,7 +10,7 @@ import psycopg2
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from conftest import eventually
+from tests.support import eventually
 
 _ids = itertools.count()
 PASSWORD = "correct-horse-battery-staple"

@@ -15,9 +15,9 @@ import pytest
 from django.db.models import Sum
 
 from billing.models import Account, LedgerEntry
-from conftest import eventually
 from notifications.models import Notification
 from orders.models import TERMINAL, Order
+from tests.support import eventually
 
 ZERO = Decimal("0.00")
 OUTCOME_EMAILS = {

@@ -6,11 +6,11 @@ from unittest import mock
 import pytest
 
 from billing.models import Account, LedgerEntry
-from conftest import eventually
 from kernel.messaging import outbox
 from kernel.messaging.models import InboxEvent, OutboxEvent
 from tests.flows import balance, customer, deposit
 from tests.invariants import assert_money_invariants
+from tests.support import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.db import connection
 
 from billing.models import LedgerEntry
-from conftest import eventually
 from kernel.messaging.models import DeadLetter
 from notifications.models import Contact, Notification
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, waiting_on_a_lock
 from tests.invariants import saga_report
+from tests.support import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 

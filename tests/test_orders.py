@@ -10,12 +10,12 @@ import pytest
 from django.db import connection
 
 from billing.models import LedgerEntry
-from conftest import eventually
 from kernel.messaging import outbox
 from kernel.messaging.models import InboxEvent, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, deposit, emails, order
 from tests.invariants import assert_invariants, saga_report
+from tests.support import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from conftest import eventually
 from kernel.messaging.models import OutboxEvent
 from tests.flows import PASSWORD, login, register, unique_name
 from tests.invariants import assert_money_invariants
+from tests.support import eventually
 from users.models import User
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]

@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from conftest import ROOT, eventually
+from tests.support import ROOT, eventually
 
 
 def _free_port() -> int:

@@ -12,13 +12,13 @@ import pytest
 from django.db import connection
 
 from billing.models import DEPOSIT_CAP, Account, LedgerEntry
-from conftest import eventually
 from gateway.models import OrderRequest
 from kernel.messaging import outbox
 from kernel.messaging.models import DeadLetter, OutboxEvent
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, order, waiting_on_a_lock
 from tests.invariants import assert_invariants
+from tests.support import eventually
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live")]
 

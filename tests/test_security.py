@@ -22,13 +22,13 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.models import LedgerEntry
-from conftest import eventually
 from gateway import replies
 from gateway_django import urls
 from kernel.messaging.models import DeadLetter, OutboxEvent
 from kernel.web.api import looks_like_card_number
 from notifications.models import Notification
 from tests.flows import PASSWORD, customer, deposit, order, register
+from tests.support import eventually
 from users.models import User
 from users.services import user_deactivate
 from users.tests.factories import UserFactory

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
-from conftest import ROOT, _database_url, eventually
 from kernel.web.hashers import Argon2PasswordHasher
+from tests.support import ROOT, database_url, eventually
 from users.tests.factories import UserFactory
 
 WAITING = 300
@@ -49,7 +49,7 @@ def gunicorn(**env: str) -> Iterator[tuple[str, urllib3.PoolManager]]:
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
-        "DATABASE_URL": f"{_database_url()}?application_name=api-under-test",
+        "DATABASE_URL": f"{database_url()}?application_name=api-under-test",
         "DATABASE_CONN_MAX_AGE": "0",
         "DATABASE_POOL_SIZE": str(SLOTS),
         "WEB_DATABASE_SLOTS": str(SLOTS),

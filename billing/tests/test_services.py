@@ -11,9 +11,9 @@ from django.db import IntegrityError, connection
 from billing.models import DEPOSIT_CAP, LedgerEntry
 from billing.services import account_debit, account_deposit, account_refund
 from billing.tests.factories import AccountFactory
-from conftest import eventually
 from kernel.messaging.models import OutboxEvent
 from tests.flows import db_session
+from tests.support import eventually
 
 pytestmark = pytest.mark.django_db
 

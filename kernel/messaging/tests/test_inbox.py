@@ -6,10 +6,10 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
-from conftest import eventually
 from kernel.messaging.inbox import PoisonMessage, parse
 from kernel.messaging.models import DeadLetter
 from kernel.messaging.outbox import DELIVER_TASK
+from tests.support import eventually
 
 
 def envelope(**changes):
