@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint format newman e2e bench
+.PHONY: install run test lint format newman e2e containers bench
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ newman:  ## the Postman suite against a running stack: make newman BASE_URL=http
 
 e2e: install  ## start the stack on its own port, run the Postman suite against it, stop it
 	scripts/e2e.sh
+
+containers: install  ## build the image, run every role of the chart in containers, pass the Postman suite, kill a worker mid-saga
+	scripts/containers.sh
 
 bench: install  ## the saga benchmark against the pipeline's ceiling: make bench ARGS="--clients 200 --duration 30"
 	.venv/bin/python scripts/bench.py $(ARGS)
