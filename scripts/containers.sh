@@ -209,6 +209,9 @@ step "build $image FROM $base"
   tail -n 30 "$logs/build.log" >&2
   die "the build failed (log: $logs/build.log)"
 }
+# Each build with changed code leaves the image it replaced untagged: remove those, this
+# Dockerfile's only (its label), so that runs after runs do not fill the machine's disk.
+"${engine[@]}" image prune --force --filter "label=org.opencontainers.image.title=order-platform" >/dev/null
 
 # Image hygiene: the user, no compiler, no pip cache, none of the project's tests or tooling.
 size=$("${engine[@]}" image inspect --format '{{.Size}}' "$image")
