@@ -30,7 +30,14 @@ from gateway.services import (
     order_request_record,
     order_request_settle,
 )
-from kernel.api import IpRateThrottle, MoneyField, StrictSerializer, reject_card_numbers
+from kernel.api import (
+    EmailAddressField,
+    IpRateThrottle,
+    MoneyField,
+    StrictSerializer,
+    UsernameField,
+    reject_card_numbers,
+)
 from kernel.catalog import (
     OrderCancelRequested,
     OrderRequested,
@@ -61,10 +68,12 @@ class RegisterApi(APIView):
 
     @extend_schema_serializer(component_name="Registration")
     class InputSerializer(StrictSerializer):
-        username = serializers.CharField(
+        # Compared by the users domain without regard to case; written in their compatibility
+        # form, so spellings that only look different are one name (409, not a second user).
+        username = UsernameField(
             max_length=150, validators=[UnicodeUsernameValidator(), reject_card_numbers]
         )
-        email = serializers.EmailField(max_length=254, validators=[reject_card_numbers])
+        email = EmailAddressField(max_length=254, validators=[reject_card_numbers])
         password = serializers.CharField(
             min_length=8,
             max_length=128,

@@ -1,12 +1,14 @@
-"""The gateway consumes answer events only to hand them to the HTTP request that waits for them.
+"""What the gateway does with the events it hears.
 
-Every event the catalog addresses to the gateway is such an answer, so all share one handler.
+Most are answers: handed to the HTTP request that waits for them. UserDeactivated is not: it
+stops the user's tokens (gateway/access.py).
 """
 
 from gateway import replies
+from gateway.access import access_revoke
 from gateway.answers import ORDER
 from gateway.services import order_request_settle
-from kernel.catalog import consumed_by
+from kernel.catalog import UserDeactivated, consumed_by
 from kernel.events import Envelope, Event
 from kernel.inbox import handles
 
@@ -20,6 +22,13 @@ def on_answer(event: Event, envelope: Envelope) -> None:
         order_request_settle(order_id=envelope.payload["order_id"], status=code, body=body)
 
 
+@handles(UserDeactivated, consumer="gateway", inbox=False)
+def on_user_deactivated(event: UserDeactivated, envelope: Envelope) -> None:
+    # Idempotent (the same key, the same time): no inbox row needed.
+    access_revoke(user_id=event.user_id, since=envelope.occurred_at)
+
+
 # Filing an answer twice changes nothing a client can see, so no inbox row is needed.
 for _event_type in consumed_by("gateway"):
-    handles(_event_type, consumer="gateway", inbox=False)(on_answer)
+    if _event_type is not UserDeactivated:
+        handles(_event_type, consumer="gateway", inbox=False)(on_answer)

@@ -5,6 +5,7 @@ The probes, /healthz and /readyz, are answered before routing (gateway_django.he
 from uuid import UUID
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -24,10 +25,11 @@ from gateway.apis import (
     order_accepted,
 )
 from kernel.api import DocsAccess
+from kernel.asyncapi_view import AsyncApiView
 from notifications.apis import NotificationListApi
 from orders.apis import OrderDetailApi as OrderReadApi
 from orders.apis import OrderDetailSerializer, OrderListApi
-from users.apis import JwksApi, LoginApi, MeApi, TokenRefreshApi
+from users.apis import JwksApi, LoginApi, LoginIpThrottle, LoginUserThrottle, MeApi, TokenRefreshApi
 
 
 class TransactionApi(DepositApi, LedgerListApi):
@@ -50,6 +52,23 @@ class OrderDetailApi(OrderReadApi):
             return order_accepted(request, order_id)
 
 
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's login, counted against the same budgets as the API's (per address and per
+    username), so a password cannot be guessed at here instead."""
+    if request.method == "POST":
+        for throttle in (LoginIpThrottle(), LoginUserThrottle()):
+            if not throttle.allow_request(request, None):
+                wait = max(1, round(throttle.wait() or 1))
+                response = HttpResponse(
+                    f"Too many login attempts; try again in {wait} seconds.\n",
+                    status=429,
+                    content_type="text/plain",
+                )
+                response["Retry-After"] = str(wait)
+                return response
+    return admin.site.login(request)
+
+
 DOCS = {"authentication_classes": [SessionAuthentication], "permission_classes": [DocsAccess]}
 
 urlpatterns = [
@@ -68,6 +87,8 @@ urlpatterns = [
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
+    path("api/asyncapi/", AsyncApiView.as_view(**DOCS), name="asyncapi"),
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,10 +1,13 @@
+import json
 from collections.abc import Iterator
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
+from kernel.events import redacted
 from kernel.models import DeadLetter, InboxEvent, OutboxEvent
 from kernel.tasks import replay
 
@@ -21,11 +24,19 @@ class OutboxEventAdmin(admin.ModelAdmin):
     )
     list_filter = ("type",)
     search_fields = ("=id", "=correlation_id")
-    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+    # The envelope is shown with its secret fields hidden (a password hash).
+    exclude = ("envelope",)
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields if f.name != "envelope"] + [
+        "envelope_shown"
+    ]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="envelope")
+    def envelope_shown(self, row: OutboxEvent) -> str:
+        return _pretty(row.envelope)
 
 
 @admin.register(InboxEvent)
@@ -80,14 +91,25 @@ class DeadLetterAdmin(admin.ModelAdmin):
     )
     list_filter = (DeadLetterStateFilter, "consumer", "reason", "event_type")
     search_fields = ("=event_id",)
-    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    exclude = ("message",)
+    readonly_fields = [f.name for f in DeadLetter._meta.fields if f.name != "message"] + [
+        "message_shown"
+    ]
     actions = ("replay_selected",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="message")
+    def message_shown(self, letter: DeadLetter) -> str:
+        return _pretty(letter.message)
 
     @admin.action(description="Replay the selected messages to their consumer")
     def replay_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         for letter in queryset:
             replay(letter)
         self.message_user(request, f"{queryset.count()} messages sent again.", messages.SUCCESS)
+
+
+def _pretty(message: object) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(redacted(message), indent=2, sort_keys=True))

@@ -1,18 +1,80 @@
-"""Building blocks every domain's API uses: strict input serializers, the money field, the
-card-number guard, throttles whose rates come from settings, and access to the API docs."""
+"""Building blocks every domain's API uses: the JSON parser, strict input serializers, the money
+field, the card-number guard, throttles whose rates come from settings, and access to the API
+docs."""
 
 import hashlib
+import io
 import re
+import unicodedata
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import permissions, serializers, throttling
+from rest_framework import parsers, permissions, serializers, throttling
+from rest_framework.exceptions import ParseError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 
 from kernel.money import AMOUNT_PATTERN, MAX_AMOUNT, MoneyError, money_str, parse_money
+
+# Deeper than any body the API takes (two levels), far below what would exhaust Python's
+# recursion limit while json decodes.
+MAX_JSON_DEPTH = 32
+# A string (skipped whole, escapes included) or one bracket.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``raw`` nests arrays or objects deeper than ``limit``: one scan of its brackets
+    outside strings, without recursion, so a body nested 10,000 deep costs microseconds."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(raw):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing a body nested too deep before the decoder recurses into it."""
+
+    def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context=None) -> Any:
+        raw = stream.read()
+        if json_too_deep(raw):
+            raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels is not accepted.")
+        return super().parse(io.BytesIO(raw), media_type, parser_context)
+
+
+def identity(value: str) -> str:
+    """A username or email as stored: its Unicode compatibility form (NFKC), so "admin" in
+    fullwidth letters is "admin", and so is an email domain written in them."""
+    return unicodedata.normalize("NFKC", value)
+
+
+def identity_key(value: str) -> str:
+    """What two usernames or emails share when they name the same account: NFKC, case-folded."""
+    return unicodedata.normalize("NFKC", identity(value).casefold())
+
+
+class _CompatibilityForm:
+    """Turns the text into its NFKC form before any validator sees it."""
+
+    def to_internal_value(self, data: Any) -> str:
+        return identity(super().to_internal_value(data))
+
+
+class UsernameField(_CompatibilityForm, serializers.CharField):
+    """A username as stored and compared: NFKC (fullwidth "admin" is "admin")."""
+
+
+class EmailAddressField(_CompatibilityForm, serializers.EmailField):
+    """An email address as stored and compared: NFKC (a fullwidth domain is the ASCII one)."""
 
 
 class StrictSerializer(serializers.Serializer):
@@ -64,7 +126,7 @@ class MoneyField(serializers.Field):
             raise serializers.ValidationError("The amount must be greater than zero.", code="min")
         if amount > MAX_AMOUNT:
             self.fail("max", maximum=money_str(MAX_AMOUNT))
-        if not _AMOUNT.match(data):
+        if not _AMOUNT.fullmatch(data):
             raise serializers.ValidationError("Write the amount without leading zeros.")
         return amount
 
@@ -132,15 +194,17 @@ class IpRateThrottle(SettingsRateThrottle):
 
 
 class FieldRateThrottle(SettingsRateThrottle):
-    """Counts requests per value of one body field, whatever address they come from."""
+    """Counts requests per value of one body field, whatever address they come from: of the
+    API's JSON body, or of a form (the admin's login)."""
 
     field = "username"
 
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        value = request.data.get(self.field) if isinstance(request.data, dict) else None
+    def get_cache_key(self, request: Request | HttpRequest, view: Any) -> str | None:
+        data = request.data if isinstance(request, Request) else request.POST
+        value = data.get(self.field) if hasattr(data, "get") else None
         if not isinstance(value, str):
             return None
-        ident = hashlib.sha256(value.strip().lower().encode()).hexdigest()
+        ident = hashlib.sha256(identity_key(value.strip()).encode()).hexdigest()
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -151,6 +215,9 @@ class DocsAccess(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         return settings.API_DOCS_PUBLIC or bool(user and user.is_active and user.is_staff)
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 class StrictLimitOffsetPagination(LimitOffsetPagination):
@@ -164,7 +231,9 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         raw = request.query_params.get(name)
         if raw is None:
             return default
-        if not raw.isdigit() or not low <= int(raw) <= high:
+        # ASCII digits only: str.isdigit() also takes a superscript two (which int() refuses) and
+        # fullwidth digits (which int() reads).
+        if not _WHOLE_NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
             raise serializers.ValidationError({name: [f"A whole number from {low} to {high}."]})
         return int(raw)
 

@@ -19,6 +19,8 @@ from kernel.events import CATALOG, Event, Money, event
 class RegistrationRequested(Event):
     """Somebody asked for an account. The password is already hashed by the gateway."""
 
+    secret_fields = ("password_hash",)
+
     user_id: UUID
     username: str = Field(max_length=150)
     email: str = Field(max_length=254)
@@ -44,6 +46,16 @@ class RegistrationRejected(Event):
 
     user_id: UUID
     reason: Literal["username_taken", "email_taken"]
+
+
+@event(publisher="users", consumers=("gateway", "notifications"))
+class UserDeactivated(Event):
+    """A user may no longer act: deactivated by staff, or deleted. The gateway refuses the
+    tokens issued before it at once; notifications tells them. Billing and orders take no step:
+    a user reaches them only through the gateway's commands, and what is under way finishes."""
+
+    user_id: UUID
+    reason: Literal["deactivated", "deleted"]
 
 
 @event(publisher="billing", consumers=())

@@ -56,12 +56,23 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         detail = getattr(exc, "detail", None)
         code = getattr(exc, "default_code", "error")
+        if isinstance(detail, dict):
+            # simplejwt's refusals carry {"detail": ..., "code": ..., "messages": [...]}: the
+            # sentence and the code are the parts a client reads.
+            code = detail.get("code") or code
+            detail = detail.get("detail")
         if isinstance(detail, exceptions.ErrorDetail):
             code = detail.code or code
         elif isinstance(exc, exceptions.NotFound | exceptions.PermissionDenied):
             code = exc.default_code
-        response.data = error_body(str(code), str(detail) if detail else "Error.")
+        response.data = error_body(str(code), _sentence(detail))
     return response
+
+
+def _sentence(detail: Any) -> str:
+    text = " ".join(str(part) for part in detail) if isinstance(detail, list) else str(detail or "")
+    text = text.strip() or "Error"
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

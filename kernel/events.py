@@ -29,6 +29,9 @@ class Event(BaseModel):
     version: ClassVar[int] = 1
     publishers: ClassVar[tuple[str, ...]]
     consumers: ClassVar[tuple[str, ...]]
+    # Payload fields never shown (admin, logs) and removed from the stored envelope once every
+    # consumer has applied the event.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def type_name(cls) -> str:
@@ -73,3 +76,18 @@ def event(
         return cls
 
     return register
+
+
+HIDDEN = "[hidden]"
+
+
+def redacted(message: Any) -> Any:
+    """An envelope as it may be shown: the secret fields of its event type hidden."""
+    if not isinstance(message, dict) or not isinstance(message.get("payload"), dict):
+        return message
+    event_type = CATALOG.get(str(message.get("type")))
+    secrets = event_type.secret_fields if event_type else ()
+    if not secrets:
+        return message
+    payload = {k: HIDDEN if k in secrets else v for k, v in message["payload"].items()}
+    return {**message, "payload": payload}

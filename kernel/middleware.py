@@ -1,11 +1,13 @@
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from kernel.context import message_context
@@ -30,10 +32,15 @@ class CorrelationIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE before anything reads it.
+    """Refuse a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE before anything reads it, and one
+    shorter than its Content-Length once read.
 
     Django checks that limit only when ``request.body`` is read; the API's parsers read the
     stream, so the limit is enforced here, on the declared length, with the JSON error shape.
+    The server hands over whatever arrived when a client stops sending mid-body (gunicorn's
+    reader returns at end of stream without complaint): such a body is cut, whatever it parses
+    as, so it is read here whole and refused. Read once, it also stays readable for a request
+    that is run again (:class:`DatabaseFaultMiddleware`).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -48,6 +55,14 @@ class BodySizeLimitMiddleware:
         if limit is not None and length > limit:
             return JsonResponse(
                 error_body("too_large", f"The body may be at most {limit} bytes."), status=413
+            )
+        if length and len(request.body) < length:
+            return JsonResponse(
+                error_body(
+                    "incomplete_body",
+                    f"The body ended before the {length} bytes its Content-Length announced.",
+                ),
+                status=400,
             )
         return self.get_response(request)
 
@@ -105,3 +120,96 @@ def database_released() -> Iterator[None]:
             _held.slot = True
         else:
             logger.warning("no database slot after waiting; going on without one")
+
+
+# Statements that change something (Django's ORM and the kernel's SQL; the API runs no others).
+_WRITES = re.compile(r"\s*(?:INSERT|UPDATE|DELETE|MERGE|COPY|CREATE|ALTER|DROP|TRUNCATE)\b", re.I)
+
+
+class _Writes:
+    """Whether a request may have changed the database: a write outside a transaction, or a
+    commit asked for after a write inside one (a commit that fails may still have happened).
+    A write in a transaction that never reached its commit was rolled back with the
+    connection that died."""
+
+    def __init__(self) -> None:
+        self.autocommitted = False
+        self.commits_at_first_write: int | None = None
+
+    def __call__(self, execute: Callable, sql: str, params: Any, many: bool, context: dict) -> Any:
+        if _WRITES.match(sql):
+            db = context["connection"]
+            if not db.in_atomic_block:
+                self.autocommitted = True
+            elif self.commits_at_first_write is None:
+                self.commits_at_first_write = db.commit_attempts
+        return execute(sql, params, many, context)
+
+    def happened(self) -> bool:
+        first = self.commits_at_first_write
+        return self.autocommitted or (first is not None and connection.commit_attempts > first)
+
+
+# SQLSTATEs of a session the server ended: admin_shutdown (pg_terminate_backend, a fast
+# shutdown), crash_shutdown, cannot_connect_now; class 08 is connection exceptions.
+_SESSION_ENDED = ("57P01", "57P02", "57P03", "08")
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """Whether ``exc`` says the database connection is gone (not that a statement failed).
+
+    Told from the error itself: by the time a view's exception arrives here, Django may
+    already have dropped the broken connection and opened another.
+    """
+    if isinstance(exc, InterfaceError):  # "connection already closed"
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    code = getattr(exc.__cause__, "pgcode", None)
+    # No SQLSTATE: the socket closed or could not be opened, before the server said anything.
+    return code is None or code.startswith(_SESSION_ENDED)
+
+
+class DatabaseFaultMiddleware:
+    """A request whose PostgreSQL connection died under it (a restart, a failover, a backend
+    terminated) is run again on a new connection if it had written nothing yet; otherwise, or
+    when the database is still unreachable, it is answered 503 with Retry-After, so a client
+    can tell an outage from a bug (a 500).
+    """
+
+    ATTEMPTS = 3
+    RETRY_AFTER = 1  # seconds
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for attempt in range(1, self.ATTEMPTS + 1):
+            writes = _Writes()
+            request.database_fault = None
+            with connection.execute_wrapper(writes):
+                response = self.get_response(request)
+            fault = request.database_fault
+            if fault is None:
+                return response
+            # Its siblings in the pool were most likely ended by the same cause.
+            connection.close()
+            connection.pool_clear()
+            if writes.happened():
+                logger.warning("database connection lost after a write: answered 503 (%s)", fault)
+                return response
+            logger.warning(
+                "database connection lost before any write (attempt %d): %s", attempt, fault
+            )
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not _connection_lost(exception):
+            return None
+        request.database_fault = exception
+        response = JsonResponse(
+            error_body("database_unavailable", "The database did not answer; try again shortly."),
+            status=503,
+        )
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        return response

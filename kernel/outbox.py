@@ -140,7 +140,12 @@ def relay(*, older_than: float | None = None, batch: int | None = None) -> dict[
     if sent:
         logger.warning("outbox relay re-dispatched %d events", len(sent))
     swept = sweep(batch=limit)
-    return {"dispatched": len(sent), **swept, "closed": inbox.dead_letters_close_applied()}
+    return {
+        "dispatched": len(sent),
+        **swept,
+        "closed": inbox.dead_letters_close_applied(),
+        "scrubbed": scrub_settled(),
+    }
 
 
 def _settle_applied() -> int:
@@ -235,6 +240,24 @@ def sweep(*, after: float | None = None, batch: int | None = None) -> dict[str, 
     if resent or undelivered:
         logger.warning("outbox sweep sent %d events again; %d given up", resent, undelivered)
     return {"settled": settled + len(finished), "resent": resent, "undelivered": undelivered}
+
+
+def scrub_settled() -> int:
+    """Remove the secret fields (a password hash) from the envelopes of settled events: every
+    consumer has applied them, and nothing sends a settled event again."""
+    table = OutboxEvent._meta.db_table
+    scrubbed = 0
+    with connection.cursor() as cursor:
+        for name, event_type in CATALOG.items():
+            for field in event_type.secret_fields:
+                cursor.execute(
+                    f"""UPDATE {table} SET envelope = envelope #- %s
+                        WHERE type = %s AND settled_at IS NOT NULL
+                          AND envelope -> 'payload' ? %s""",
+                    [["payload", field], name, field],
+                )
+                scrubbed += cursor.rowcount
+    return scrubbed
 
 
 def purge(*, days: int | None = None) -> int:

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTStatelessUserScheme
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
@@ -33,3 +34,10 @@ class AutoSchema(SpectacularAutoSchema):
             and any(isinstance(v, ProhibitNullCharactersValidator) for v in field.validators)
         ):
             schema["pattern"] = NO_NULL_CHARACTERS
+
+
+class JWTScheme(SimpleJWTStatelessUserScheme):
+    """The API's authentication (simplejwt's, refusing deactivated users) is documented as
+    simplejwt's bearer token."""
+
+    target_class = "gateway.access.JWTAuthentication"

@@ -1,6 +1,12 @@
 """What the notifications domain does when it hears an event."""
 
-from kernel.catalog import OrderCancelled, OrderConfirmed, OrderRejected, UserCreated
+from kernel.catalog import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderRejected,
+    UserCreated,
+    UserDeactivated,
+)
 from kernel.events import Envelope
 from kernel.inbox import handles
 from notifications import services
@@ -14,6 +20,11 @@ def on_user_created(event: UserCreated, envelope: Envelope) -> None:
         email=event.email,
         first_name=event.first_name,
     )
+
+
+@handles(UserDeactivated, consumer="notifications")
+def on_user_deactivated(event: UserDeactivated, envelope: Envelope) -> None:
+    services.account_closed_letter(user_id=event.user_id, reason=event.reason)
 
 
 @handles(OrderConfirmed, consumer="notifications")

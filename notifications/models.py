@@ -24,6 +24,7 @@ class Notification(models.Model):
         ORDER_CONFIRMED = "order_confirmed"
         ORDER_REJECTED = "order_rejected"
         ORDER_CANCELLED = "order_cancelled"
+        ACCOUNT_CLOSED = "account_closed"
 
     class Status(models.TextChoices):
         PENDING = "pending"

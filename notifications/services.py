@@ -137,6 +137,28 @@ def welcome_store(*, user_id: UUID, username: str, email: str, first_name: str =
     )
 
 
+def account_closed_letter(*, user_id: UUID, reason: str) -> None:
+    """Tell a user their account was deactivated or deleted (once: the user id is its
+    reference). The address is the one they registered; nothing else is kept for them here."""
+    contact = Contact.objects.filter(user_id=user_id).first()
+    if contact is None:
+        return  # never welcomed: the user was removed before UserCreated reached us
+    name = contact.first_name or contact.username
+    done = "deleted" if reason == "deleted" else "deactivated"
+    notification_store(
+        user_id=user_id,
+        kind=Notification.Kind.ACCOUNT_CLOSED,
+        reference=user_id,
+        email=contact.email,
+        subject=f"Your account was {done}",
+        body=(
+            f"Hello {name},\n\n"
+            f"your account {contact.username} was {done}: you can no longer log in or order.\n"
+            "Orders already under way finish, and you hear about each of them.\n"
+        ),
+    )
+
+
 class ContactUnknown(Exception):
     """UserCreated has not reached notifications yet: worth a retry, not a dead end."""
 

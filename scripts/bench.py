@@ -66,8 +66,9 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = args.database
         self.redis_dbs = [int(db) for db in args.redis_dbs.split(",")]
+        self.redis = args.redis.rstrip("/")
         self.log = ROOT / "var" / f"bench-stack-{self.port}.log"
-        broker, replies, cache = (f"redis://127.0.0.1:6379/{db}" for db in self.redis_dbs)
+        broker, replies, cache = (f"{self.redis}/{db}" for db in self.redis_dbs)
         self.env = {
             **os.environ,
             "WEB_BIND": f"127.0.0.1:{self.port}",
@@ -90,7 +91,7 @@ class Stack:
             "CELERY_WORKER_SEND_TASK_EVENTS": "false",
             "FLOWER_ENABLE_EVENTS": "false",
             # Emails are stored and "sent" through a backend that drops them: the console
-            # backend would measure honcho printing them.
+            # backend would measure the stack printing them.
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
         }
         self.proc: subprocess.Popen | None = None
@@ -99,7 +100,7 @@ class Stack:
         import redis
 
         for db in self.redis_dbs:
-            redis.Redis(db=db).flushdb()
+            redis.Redis.from_url(f"{self.redis}/{db}").flushdb()
         subprocess.run(
             [
                 "psql",
@@ -458,6 +459,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="the steady phase's arrival rate, per second")
     parser.add_argument("--port", type=int, default=8030)
     parser.add_argument("--database", default="order_platform_bench", help="dropped and made anew")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="the Redis server")
     parser.add_argument(
         "--redis-dbs", default="6,7,8", help="broker, replies, cache: emptied at the start"
     )

@@ -2,7 +2,7 @@
 # Run the Postman collection with newman against a running stack (BASE_URL, default the local one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/newman ] || npm ci --no-audit --no-fund --loglevel=error
+scripts/node-modules.sh
 mkdir -p var
 report=var/newman-report.json
 status=0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole stack locally: API server, one Celery worker per domain queue, beat and flower,
-# against the local PostgreSQL and Redis. Ctrl-C stops everything.
+# against the local PostgreSQL and Redis. supervisord runs the Procfile's processes and starts
+# again one that dies; Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-gateway_django.settings.local}
@@ -30,5 +31,7 @@ Stack starting:
   Admin     http://$bind/admin/    (create a staff user: .venv/bin/python manage.py createsuperuser)
   Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/   (credentials in var/flower-credentials or FLOWER_BASIC_AUTH)
   Health    http://$bind/readyz
+  Processes .venv/bin/supervisorctl -c var/supervisord.conf status   (restart stack:billing, …)
 TXT
-exec honcho start -f Procfile
+python scripts/supervisord_conf.py Procfile var/supervisord.conf
+exec supervisord --configuration var/supervisord.conf

@@ -73,9 +73,9 @@ def _net_by_order() -> dict:
 
 def _emails_by_order() -> dict:
     emails: dict = defaultdict(Counter)
-    for reference, kind in Notification.objects.exclude(kind="welcome").values_list(
-        "reference", "kind"
-    ):
+    for reference, kind in Notification.objects.exclude(
+        kind__in=["welcome", "account_closed"]
+    ).values_list("reference", "kind"):
         emails[reference][kind] += 1
     return emails
 

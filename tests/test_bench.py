@@ -1,10 +1,15 @@
-"""`make bench` still runs from start to end: a short run of the real benchmark, on a stack,
-database and Redis databases of its own. It asserts what the run found, not its speed."""
+"""`make bench` still runs from start to end: a short run of the real benchmark, on a stack
+and database of its own and on Redis databases of the suite's own Redis server (never the
+shared one, whose databases the benchmark empties). It asserts what the run found, not its
+speed."""
 
 import json
 import socket
 import subprocess
 import sys
+
+import redis
+from django.conf import settings
 
 from conftest import ROOT
 
@@ -21,7 +26,8 @@ def _free_port_pair() -> int:
     raise RuntimeError("no free pair of ports")
 
 
-def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path):
+def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path, redis_server):
+    suite_redis = f"redis://127.0.0.1:{settings.TEST_REDIS_PORT}"
     args = {
         "--clients": 4,
         "--duration": 3,
@@ -30,6 +36,7 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path):
         "--unloaded": 3,
         "--port": _free_port_pair(),
         "--database": "order_platform_bench_smoke",
+        "--redis": suite_redis,
         "--redis-dbs": "9,10,11",
         "--out": tmp_path,
     }
@@ -52,3 +59,5 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path):
     assert set(result["saga"]["outcomes"]) <= {"confirmed", "rejected"}
     assert result["invariants"]["lost"] == 0
     assert "targets:" in run.stdout
+    # Its broker was the suite's Redis: the queues it declared are there.
+    assert redis.Redis.from_url(f"{suite_redis}/9").keys("_kombu.binding.*")

@@ -5,6 +5,7 @@ scenario ends with the design's invariants and prints what happened to the sagas
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -159,6 +160,67 @@ def test_database_connections_cut_under_load(api, settings):
     report = saga_report("database connections cut under load")
     assert report["outcomes"] == {"confirmed": 30}
     assert report["retried"] > 0
+
+
+@contextmanager
+def backend_terminated_before(statement: str):
+    """While in effect, the first SQL statement of this process's connection that starts with
+    ``statement`` finds its PostgreSQL backend terminated (pg_terminate_backend, from a session
+    of its own), as a restart or a failover would leave it."""
+    fired = threading.Event()
+
+    def terminate(execute, sql, params, many, context):
+        if not fired.is_set() and sql.lstrip().upper().startswith(statement):
+            fired.set()
+            pid = context["connection"].connection.info.backend_pid
+            killer = db_session()
+            killer.autocommit = True
+            with killer.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            killer.close()
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(terminate):
+        yield fired
+
+
+def test_an_order_whose_connection_dies_before_writing_is_run_again(api):
+    alice = customer(api)
+    deposit(alice.client, "50.00")
+    with backend_terminated_before('INSERT INTO "GATEWAY_ORDERREQUEST"') as fired:
+        placed = alice.client.post("/order/", {"price": "10.00"}, format="json")
+    assert fired.is_set()
+    assert placed.status_code == 201, placed.content
+    assert placed.json()["status"] == "confirmed"
+    assert Order.objects.filter(user_id=alice.user_id).count() == 1
+    assert balance(alice.client) == Decimal("40.00")
+
+
+def test_an_order_whose_connection_dies_after_writing_is_503_with_retry_after(api):
+    alice = customer(api)
+    deposit(alice.client, "50.00")
+    # The order is committed and answered; recording the answer for its key finds the
+    # connection dead: running the request again could place it twice.
+    with backend_terminated_before('UPDATE "GATEWAY_ORDERREQUEST"') as fired:
+        placed = alice.client.post(
+            "/order/", {"price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="once"
+        )
+    assert fired.is_set()
+    assert placed.status_code == 503, placed.content
+    assert placed["Retry-After"] == "1"
+    assert placed.json() == {
+        "error": {
+            "code": "database_unavailable",
+            "message": "The database did not answer; try again shortly.",
+        }
+    }
+    # Retried with its key, as the answer invites: the same order, placed once.
+    again = alice.client.post(
+        "/order/", {"price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="once"
+    )
+    assert again.status_code == 201, again.content
+    assert Order.objects.filter(user_id=alice.user_id).count() == 1
+    assert balance(alice.client) == Decimal("40.00")
 
 
 def test_a_handler_that_keeps_failing_is_dead_lettered_and_replayable(api, admin_client):

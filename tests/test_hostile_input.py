@@ -71,6 +71,14 @@ DEPOSIT_CASES = [
     ("null", {"amount": None}, "amount"),
     ("object", {"amount": {"value": "10"}}, "amount"),
     ("leading plus", {"amount": "+10"}, "amount"),
+    ("trailing line break", {"amount": "10.00\n"}, "amount"),
+    ("whole number and a line break", {"amount": "2\n"}, "amount"),
+    ("leading space", {"amount": " 10.00"}, "amount"),
+    ("fullwidth digit", {"amount": "1\uff10"}, "amount"),
+    ("fullwidth number", {"amount": "\uff11\uff10"}, "amount"),
+    ("Arabic-Indic digits", {"amount": "1\u0660.\u0660\u0660"}, "amount"),
+    ("fullwidth decimal", {"amount": "5.\uff105"}, "amount"),
+    ("superscript digit", {"amount": "\u00b2"}, "amount"),
     ("unknown field", {"amount": "10.00", "kind": "debit"}, "kind"),
 ]
 
@@ -88,6 +96,8 @@ def assert_error_shape(response, status: int, field: str | None = None) -> None:
     assert response["Content-Type"].startswith("application/json")
     error = response.json()["error"]
     assert error["code"] and error["message"]
+    # A sentence for people, never a Python repr of the exception's details.
+    assert "ErrorDetail" not in error["message"] and "{" not in error["message"], error
     if field:
         assert field in error["fields"], error
 
@@ -135,6 +145,14 @@ def test_deposit_body_that_is_not_a_json_object_is_400(raw, user_client):
     response = user_client.post("/transaction/", raw, content_type="application/json")
     assert_error_shape(response, 400)
     assert_nothing_happened()
+
+
+def test_an_amount_in_other_digits_is_told_what_is_wrong(user_client):
+    response = user_client.post("/transaction/", {"amount": "\uff11\uff10"}, format="json")
+    assert_error_shape(response, 400, "amount")
+    assert "digits 0 to 9" in response.json()["error"]["fields"]["amount"][0]
+    response = user_client.post("/transaction/", {"amount": "10.00\n"}, format="json")
+    assert "Nothing may come" in response.json()["error"]["fields"]["amount"][0]
 
 
 def test_register_body_that_is_not_json_is_400():
@@ -198,6 +216,9 @@ def world():
 
 UNKNOWN = "00000000-0000-4000-8000-00000000beef"
 HUGE = "x" * (70 * 1024)
+# 10,000 levels: Python's json would recurse past its limit (RecursionError, a 500).
+DEEP = "[" * 10_000 + "]" * 10_000
+DEEP_OBJECT = '{"a":' * 10_000 + "1" + "}" * 10_000
 
 # (case, caller, method, path, body or raw, options, expected status)
 HOSTILE = [
@@ -258,6 +279,10 @@ HOSTILE = [
         401,
     ),
     ("refresh: missing token", "anonymous", "post", "/token/refresh/", {}, {}, 400),
+    ("login: JSON nested 10,000 deep", "anonymous", "post", "/login/", DEEP, {}, 400),
+    ("login: objects nested 10,000 deep", "anonymous", "post", "/login/", DEEP_OBJECT, {}, 400),
+    ("refresh: JSON nested 10,000 deep", "anonymous", "post", "/token/refresh/", DEEP, {}, 400),
+    ("register: JSON nested 10,000 deep", "anonymous", "post", "/register/", DEEP, {}, 400),
     ("refresh: an access token", "user", "post", "/token/refresh/", {"refresh": "ACCESS"}, {}, 401),
     # register, beyond the field table below
     (
@@ -317,6 +342,36 @@ HOSTILE = [
     ("order: price with exponent", "user", "post", "/order/", {"price": "5e2"}, {}, 400),
     ("order: price huge", "user", "post", "/order/", {"price": "1" * 50}, {}, 400),
     ("order: price a list", "user", "post", "/order/", {"price": ["5.00"]}, {}, 400),
+    ("order: JSON nested 10,000 deep", "user", "post", "/order/", DEEP, {}, 400),
+    (
+        "order: price nested 10,000 deep",
+        "user",
+        "post",
+        "/order/",
+        '{"price": ' + DEEP + "}",
+        {},
+        400,
+    ),
+    ("order: price with a line break", "user", "post", "/order/", {"price": "2\n"}, {}, 400),
+    ("order: price in fullwidth digits", "user", "post", "/order/", {"price": "1\uff10"}, {}, 400),
+    (
+        "order: price in Arabic-Indic digits",
+        "user",
+        "post",
+        "/order/",
+        {"price": "1\u0660.\u0660\u0660"},
+        {},
+        400,
+    ),
+    (
+        "order: price with a fullwidth decimal",
+        "user",
+        "post",
+        "/order/",
+        {"price": "5.\uff105"},
+        {},
+        400,
+    ),
     (
         "order: description too long",
         "user",
@@ -405,6 +460,46 @@ HOSTILE = [
         400,
     ),
     ("notification: POST", "user", "post", "/notification/", {"subject": "x"}, {}, 405),
+    ("order list: superscript limit", "user", "get", "/order/?limit=\u00b2", None, {}, 400),
+    ("order list: fullwidth limit", "user", "get", "/order/?limit=\uff11\uff10", None, {}, 400),
+    ("order list: Arabic-Indic offset", "user", "get", "/order/?offset=\u0661", None, {}, 400),
+    ("order list: limit with a line break", "user", "get", "/order/?limit=10%0A", None, {}, 400),
+    (
+        "transaction list: superscript limit",
+        "user",
+        "get",
+        "/transaction/?limit=\u00b2",
+        None,
+        {},
+        400,
+    ),
+    (
+        "transaction list: fullwidth limit",
+        "user",
+        "get",
+        "/transaction/?limit=\uff11\uff10",
+        None,
+        {},
+        400,
+    ),
+    (
+        "notification list: superscript limit",
+        "user",
+        "get",
+        "/notification/?limit=\u00b2",
+        None,
+        {},
+        400,
+    ),
+    (
+        "notification list: fullwidth offset",
+        "user",
+        "get",
+        "/notification/?offset=\uff11",
+        None,
+        {},
+        400,
+    ),
     ("me: no token", "anonymous", "get", "/me/", None, {}, 401),
     ("me: token in the query string", "anonymous", "get", "/me/?token=ACCESS", None, {}, 401),
 ]

@@ -90,6 +90,47 @@ def test_taken_email_is_409(api):
     assert response.json()["error"]["code"] == "email_taken"
 
 
+def _fullwidth(text: str) -> str:
+    """The same letters and digits in their fullwidth compatibility forms."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+def test_names_that_differ_only_by_compatibility_forms_are_one_name(api):
+    first = register(api)
+    local, domain = first["email"].split("@")
+
+    same_name = api.post(
+        "/register/",
+        {
+            "username": _fullwidth(first["username"]),
+            "email": f"{unique_name()}@example.com",
+            "password": PASSWORD,
+        },
+        format="json",
+    )
+    assert same_name.status_code == 409, same_name.content
+    assert same_name.json()["error"]["code"] == "username_taken"
+
+    same_address = api.post(
+        "/register/",
+        {
+            "username": unique_name(),
+            "email": f"{local}@{_fullwidth(domain).upper()}",
+            "password": PASSWORD,
+        },
+        format="json",
+    )
+    assert same_address.status_code == 409, same_address.content
+    assert same_address.json()["error"]["code"] == "email_taken"
+
+    # Written in fullwidth, a new name is stored in its plain form, and logs in either way.
+    name = unique_name()
+    created = register(api, username=_fullwidth(name), email=f"{name}@{_fullwidth('example.com')}")
+    assert (created["username"], created["email"]) == (name, f"{name}@example.com")
+    assert User.objects.filter(username=name, email=f"{name}@example.com").exists()
+    assert login(_fullwidth(name))
+
+
 def test_login_with_a_wrong_password_is_401(api):
     body = register(api)
     response = api.post(

@@ -21,11 +21,16 @@ from django.urls import URLPattern, URLResolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from billing.models import LedgerEntry
+from conftest import eventually
 from gateway import replies
 from gateway_django import urls
 from kernel.api import looks_like_card_number
-from kernel.models import OutboxEvent
-from tests.flows import PASSWORD, customer, deposit, order
+from kernel.models import DeadLetter, OutboxEvent
+from notifications.models import Notification
+from tests.flows import PASSWORD, customer, deposit, order, register
+from users.models import User
+from users.services import user_deactivate
 from users.tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,6 +169,26 @@ def test_login_is_throttled_per_username(settings):
 
 
 @pytest.mark.django_db
+def test_the_admin_login_is_throttled_like_the_api_login(settings, client):
+    settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "login_user": "3/minute"}
+    cache.clear()
+    staff = UserFactory(is_staff=True)
+    for _ in range(3):
+        response = client.post(
+            "/admin/login/", {"username": staff.username, "password": "wrong"}, follow=False
+        )
+        assert response.status_code == 200  # the form again, with its error
+    blocked = client.post("/admin/login/", {"username": staff.username, "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked["Retry-After"]) > 0
+    # The same budget as the API's: the API login of that name is refused too.
+    api = APIClient().post(
+        "/login/", {"username": staff.username, "password": PASSWORD}, format="json"
+    )
+    assert api.status_code == 429
+
+
+@pytest.mark.django_db
 def test_register_is_throttled_per_address(settings):
     settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, "register": "2/minute"}
     cache.clear()
@@ -226,6 +251,13 @@ def test_flower_asks_for_credentials():
         assert anonymous.status_code == 401
         assert requests.get(url, auth=("operator", "wrong"), timeout=5).status_code == 401
         assert requests.get(url, auth=("operator", "s3cret-pass"), timeout=5).status_code == 200
+        for page in ("workers", "tasks", "broker", "api/workers", "api/tasks", "api/queues/length"):
+            assert requests.get(url + page, timeout=5).status_code == 401, page
+        # Open on purpose (docs/reliability.md): a probe, and Prometheus's scrape, which holds
+        # counts and timings per task name and worker, never a task's arguments.
+        assert requests.get(url + "healthcheck", timeout=5).text == "OK"
+        metrics = requests.get(url + "metrics", timeout=5)
+        assert metrics.status_code == 200 and "flower_" in metrics.text
     finally:
         flower.terminate()
         flower.wait(timeout=10)
@@ -257,6 +289,32 @@ def test_production_refuses_to_start_without_its_secrets():
     assert _production(DJANGO_SECRET_KEY="k" * 50).returncode != 0  # no allowed hosts
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DJANGO_SECRET_KEY": settings.PUBLISHED_SECRET_KEYS[0]}, "development secret"),
+        ({"DJANGO_SECRET_KEY": settings.PUBLISHED_SECRET_KEYS[1]}, "development secret"),
+        (
+            {"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": settings.PUBLISHED_SECRET_KEYS[0]},
+            "development secret",
+        ),
+        ({"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": "a"}, "at least 32 bytes"),
+        ({"DJANGO_SECRET_KEY": "k" * 50, "JWT_SIGNING_KEY": "j" * 31}, "at least 32 bytes"),
+    ],
+    ids=["local secret", "test secret", "local secret as signing key", "key a", "key of 31"],
+)
+def test_production_refuses_published_secrets_and_short_signing_keys(env, says):
+    result = _production(DJANGO_ALLOWED_HOSTS="shop.example", **env)
+    assert result.returncode != 0 and says in result.stderr, result.stderr[-500:]
+
+
+def test_production_takes_a_signing_key_of_its_own():
+    result = _production(
+        DJANGO_SECRET_KEY="k" * 50, JWT_SIGNING_KEY="j" * 32, DJANGO_ALLOWED_HOSTS="shop.example"
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_production_is_locked_down():
     result = _production(
         DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="shop.example", DJANGO_DEBUG="true"
@@ -274,6 +332,104 @@ def test_no_environment_file_or_key_is_in_the_repository():
     names = tracked.stdout.split()
     assert ".env" not in names
     assert not [n for n in names if n.endswith((".pem", ".key", ".p12"))]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("live")
+def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client):
+    alice, bob = customer(api), customer(api)
+    refresh = (
+        APIClient()
+        .post("/login/", {"username": bob.username, "password": PASSWORD}, format="json")
+        .json()["refresh"]
+    )
+    deposit(alice.client, "10.00")
+
+    started = time.monotonic()
+    user_deactivate(user=User.objects.get(pk=alice.user_id))
+    eventually(
+        lambda: alice.client.get("/account/").status_code == 401,
+        timeout=3,
+        interval=0.01,
+        what="the deactivated user's token to be refused",
+    )
+    refused_after = time.monotonic() - started
+    assert alice.client.post("/transaction/", {"amount": "1.00"}, format="json").status_code == 401
+    refused = alice.client.post("/order/", {"price": "1.00"}, format="json")
+    assert refused.status_code == 401
+    assert refused.json()["error"] == {
+        "code": "user_inactive",
+        "message": "This account is no longer active.",
+    }
+    assert alice.client.get("/me/").status_code == 401
+
+    # Deleted from the admin: the access token is refused, the refresh token is a 401 too.
+    assert (
+        admin_client.post(f"/admin/users/user/{bob.user_id}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    eventually(lambda: bob.client.get("/account/").status_code == 401, timeout=3, interval=0.02)
+    again = APIClient().post("/token/refresh/", {"refresh": refresh}, format="json")
+    assert again.status_code == 401, again.content
+    assert again.json()["error"]["code"] == "no_active_account"
+
+    # Only the deposit before the deactivation moved money; each of them was told.
+    account_entries = LedgerEntry.objects.filter(kind="deposit").count()
+    assert account_entries == 1
+    eventually(
+        lambda: Notification.objects.filter(kind="account_closed").count() == 2,
+        what="both letters",
+    )
+    print(f"\ndeactivation refused the token after {refused_after * 1000:.0f} ms")
+
+
+FAKE_HASH = "argon2$argon2id$v=19$m=102400,t=2,p=8$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_no_password_hash(admin_client):
+    envelope = {
+        "id": str(uuid.uuid4()),
+        "type": "RegistrationRequested",
+        "version": 1,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "correlation_id": str(uuid.uuid4()),
+        "causation_id": None,
+        "payload": {"user_id": str(uuid.uuid4()), "username": "ada", "password_hash": FAKE_HASH},
+    }
+    row = OutboxEvent.objects.create(
+        id=envelope["id"], type=envelope["type"], correlation_id=envelope["correlation_id"],
+        envelope=envelope,
+    )  # fmt: skip
+    letter = DeadLetter.objects.create(
+        consumer="users", event_type=envelope["type"], message=envelope, reason="failed"
+    )
+    for page in (
+        f"/admin/kernel/outboxevent/{row.pk}/change/",
+        f"/admin/kernel/deadletter/{letter.pk}/change/",
+    ):
+        shown = admin_client.get(page)
+        assert shown.status_code == 200
+        assert b"ada" in shown.content and b"[hidden]" in shown.content
+        assert b"aGFzaGhhc2hoYXNo" not in shown.content, page
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("live")
+def test_the_password_hash_leaves_the_outbox_once_the_registration_is_settled(api):
+    body = register(api)
+    row = OutboxEvent.objects.filter(
+        type="RegistrationRequested", envelope__payload__user_id=body["user_id"]
+    )
+    eventually(
+        lambda: (
+            row.filter(settled_at__isnull=False).exists()
+            and "password_hash" not in row.get().envelope["payload"]
+        ),
+        what="the registration's envelope to be scrubbed",
+    )
+    assert row.get().envelope["payload"]["username"] == body["username"]
+    assert User.objects.get(pk=body["user_id"]).password.startswith("md5$")  # still the user's
 
 
 JWT_LIKE = re.compile(r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*")

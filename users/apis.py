@@ -5,11 +5,12 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import AuthenticationFailed, NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +18,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer
+from kernel.api import FieldRateThrottle, IpRateThrottle, StrictSerializer, UsernameField
 from users.selectors import user_get
 
 
@@ -38,7 +39,7 @@ class LoginSerializer(StrictSerializer, TokenObtainPairSerializer):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["username"] = serializers.CharField(
+        self.fields["username"] = UsernameField(
             max_length=150, validators=[UnicodeUsernameValidator()]
         )
         self.fields["password"] = serializers.CharField(
@@ -63,6 +64,15 @@ class RefreshSerializer(StrictSerializer, TokenRefreshSerializer):
             RegexValidator(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$", "Not a token.")
         ],
     )
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist as exc:
+            # The user was deleted since the token was issued.
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            ) from exc
 
 
 class TokenRefreshApi(TokenRefreshView):

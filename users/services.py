@@ -3,7 +3,7 @@ from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
-from kernel.catalog import RegistrationRejected, UserCreated
+from kernel.catalog import RegistrationRejected, UserCreated, UserDeactivated
 from kernel.outbox import publish
 from users.models import User
 
@@ -58,3 +58,19 @@ def user_register(
         )
     )
     return user
+
+
+@transaction.atomic
+def user_deactivate(*, user: User) -> None:
+    """Stop ``user`` from logging in, and tell every domain that keeps them acting."""
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    user.is_active = False
+    publish(UserDeactivated(user_id=user.id, reason="deactivated"))
+
+
+@transaction.atomic
+def user_delete(*, user: User) -> None:
+    """Delete ``user``; their tokens stop working as for a deactivation."""
+    user_id = user.id
+    user.delete()
+    publish(UserDeactivated(user_id=user_id, reason="deleted"))

@@ -14,6 +14,12 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+# The secrets of local development and of the tests: published in this repository, so no
+# secret anywhere else (production settings refuse them).
+PUBLISHED_SECRET_KEYS = (
+    "local-development-only-not-a-secret-0123456789",
+    "test-only-not-a-secret-0123456789abcdef",
+)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
@@ -39,6 +45,7 @@ MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
     "kernel.middleware.BodySizeLimitMiddleware",
     "kernel.middleware.DatabaseSlotsMiddleware",
+    "kernel.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -85,12 +92,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "users.User"
 # Argon2 first: memory-hard, and a tenth of PBKDF2's CPU per login here; older hashes still check.
+# The project's Argon2 hasher is Django's, computed off the API process's event loop.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "kernel.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
+# Hashes an API process computes at once, each in a thread of its own (kernel/hashers.py).
+PASSWORD_HASHING_THREADS = env.int("PASSWORD_HASHING_THREADS", default=2)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -109,11 +119,10 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # The JWT alone identifies the caller: no view but the users domain's reads the users table.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",
-    ],
+    # A user deactivated since the token was issued is refused (gateway/access.py).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["gateway.access.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["kernel.api.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "kernel.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "kernel.schema.AutoSchema",

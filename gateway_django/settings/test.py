@@ -3,7 +3,7 @@
 from .base import *  # noqa: F403
 from .base import env
 
-SECRET_KEY = "test-only-not-a-secret-0123456789abcdef"
+SECRET_KEY = PUBLISHED_SECRET_KEYS[1]  # noqa: F405
 SIMPLE_JWT["SIGNING_KEY"] = SECRET_KEY  # noqa: F405
 # A Redis server of the tests' own (conftest.py starts it), so the fault tests can restart it.
 TEST_REDIS_PORT = env.int("TEST_REDIS_PORT", default=6390)
@@ -12,7 +12,11 @@ REPLY_REDIS_URL = env("REPLY_REDIS_URL", default=f"redis://127.0.0.1:{TEST_REDIS
 CACHES["default"]["LOCATION"] = f"redis://127.0.0.1:{TEST_REDIS_PORT}/2"  # noqa: F405
 # The tests make many users from one address; the throttling test sets its own rates.
 THROTTLE_RATES = {"register": None, "login_ip": None, "login_user": None}
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Fast hashes for the users the tests make; Argon2 ones still check (tests/test_web_server.py).
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "kernel.hashers.Argon2PasswordHasher",
+]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
 OUTBOX_RELAY_INTERVAL = env.float("OUTBOX_RELAY_INTERVAL", default=1.0)
 OUTBOX_RELAY_GRACE = env.float("OUTBOX_RELAY_GRACE", default=2.0)

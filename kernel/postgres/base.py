@@ -53,6 +53,12 @@ class _Pool:
                 continue
             return connection, born
 
+    def clear(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, deque()
+        for connection, _born, _since in idle:
+            _discard(connection)
+
     def give(self, connection, born: float) -> None:
         """Keep a connection for the next request, if it is clean and there is room."""
         if connection.closed or time.monotonic() - born > self.max_age:
@@ -99,6 +105,20 @@ def _discard(connection) -> None:
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    # Commits asked for on this wrapper, whether they succeeded or not: how
+    # kernel.middleware.DatabaseFaultMiddleware tells that a request's writes may have landed.
+    commit_attempts = 0
+
+    def _commit(self):
+        self.commit_attempts += 1
+        return super()._commit()
+
+    def pool_clear(self) -> None:
+        """Close the pool's idle connections (after one was found dead: so are they, likely)."""
+        pool = self._connection_pool()
+        if pool is not None:
+            pool.clear()
+
     def _connection_pool(self) -> _Pool | None:
         size = int(self.settings_dict["OPTIONS"].get("pool_size", 0) or 0)
         if size <= 0:
