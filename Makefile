@@ -1,17 +1,32 @@
 # The two commands a new user needs: `make run` and `make test`.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Python packages come from uv.lock, installed by uv (itself pinned here): one resolution for
+# make install, CI and the image, and an install in seconds.
+UV_VERSION := 0.13.9
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv
+LOCKED := $(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(LOCKED)
+BENCH_STAMP := $(VENV)/.installed-bench-$(LOCKED)
 
-.PHONY: install run test lint format newman e2e containers bench
+.PHONY: install lock run test lint format newman e2e containers bench
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock
+	@echo "install: the locked Python packages (uv.lock) into $(VENV)/"
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) sync --frozen --inexact --extra dev
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
+$(BENCH_STAMP): $(STAMP)
+	@echo "install: the benchmark's packages (the bench extra)"
+	$(UV) sync --frozen --inexact --extra dev --extra bench
+	touch $(BENCH_STAMP)
+
 install: $(STAMP)
+
+lock: install  ## resolve pyproject.toml's ranges again into uv.lock: make lock ARGS=--upgrade
+	$(UV) lock $(ARGS)
 
 run: install  ## the whole stack locally
 	scripts/run.sh
@@ -37,5 +52,5 @@ e2e: install  ## start the stack on its own port, run the Postman suite against 
 containers: install  ## build the image, run every role of the chart in containers, pass the Postman suite, kill a worker mid-saga
 	scripts/containers.sh
 
-bench: install  ## the saga benchmark against the pipeline's ceiling: make bench ARGS="--clients 200 --duration 30"
+bench: $(BENCH_STAMP)  ## the saga benchmark against the pipeline's ceiling: make bench ARGS="--clients 200 --duration 30"
 	.venv/bin/python scripts/bench.py $(ARGS)

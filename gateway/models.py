@@ -45,3 +45,14 @@ class OrderRequest(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id} of {self.user_id}"
+
+
+class AccessRevocation(models.Model):
+    """A user deactivated at ``since``: their tokens issued until then are refused
+    (``gateway.access``)."""
+
+    user_id = models.UUIDField(primary_key=True)
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"tokens of {self.user_id} until {self.since}"

@@ -532,7 +532,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2))
-    chart(result, out / f"bench-{stamp}.png")
+    try:
+        chart(result, out / f"bench-{stamp}.png")
+    except ImportError:  # the bench extra (make bench installs it) brings matplotlib
+        print("bench: no chart without matplotlib (pip install -e '.[bench]')")
 
     def line(name: str, data: dict) -> str:
         return (

@@ -1,10 +1,12 @@
 """Check that PostgreSQL and Redis answer, and create the database if it is missing.
 
-Prints one clear line and exits 1 when a service is down, instead of a stack trace later.
+Prints one clear line and exits 1 when a service is down or refuses the project, instead of a
+stack trace later. Reads the settings as the processes do: the environment first, then .env.
 """
 
 import os
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
@@ -12,8 +14,15 @@ import psycopg2
 import redis
 from psycopg2 import sql
 
+ROOT = Path(__file__).resolve().parent.parent
 PG_START = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-REDIS_START = "redis-server --daemonize yes --port 6379 --save '' --appendonly no"
+# The server answered but said no: a password, a role or a pg_hba.conf rule, not a start.
+PG_REFUSED = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "role",
+    "permission denied",
+)
 
 
 def fail(line: str) -> None:
@@ -35,6 +44,11 @@ def check_postgres(url: str, *, create: bool) -> None:
         conn = psycopg2.connect(dbname="postgres", **params)
     except psycopg2.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+        if any(word in reason for word in PG_REFUSED):
+            fail(
+                f"PostgreSQL at {where} refused the connection ({reason}). Give DATABASE_URL a "
+                "user and password it accepts (see .env.example), or let that user in over TCP."
+            )
         fail(f"PostgreSQL is not reachable at {where} ({reason}). Start it: {PG_START}")
     conn.autocommit = True
     with conn.cursor() as cursor:
@@ -47,14 +61,19 @@ def check_postgres(url: str, *, create: bool) -> None:
 
 def check_redis(url: str) -> None:
     parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or 6379}"
+    port = parts.port or 6379
+    where = f"{parts.hostname}:{port}"
+    start = f"redis-server --daemonize yes --port {port} --save '' --appendonly no"
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except (redis.AuthenticationError, redis.ResponseError) as exc:
+        fail(f"Redis at {where} refused the connection ({exc}). Check the password in the URL.")
     except redis.RedisError as exc:
-        fail(f"Redis is not reachable at {where} ({exc}). Start it: {REDIS_START}")
+        fail(f"Redis is not reachable at {where} ({exc}). Start it: {start}")
 
 
 def main() -> None:
+    environ.Env.read_env(ROOT / ".env", overwrite=False)
     database_url = os.environ.get(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/order_platform"
     )

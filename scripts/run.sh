@@ -25,13 +25,15 @@ if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
 fi
 
 bind=${WEB_BIND:-127.0.0.1:8000}
+# supervisord's configuration, socket and pid file: one directory per stack (per API port).
+stack=var/stack-${bind##*:}
 cat <<TXT
 Stack starting:
   API       http://$bind/          (OpenAPI docs: http://$bind/api/docs/)
   Admin     http://$bind/admin/    (create a staff user: .venv/bin/python manage.py createsuperuser)
   Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/   (credentials in var/flower-credentials or FLOWER_BASIC_AUTH)
   Health    http://$bind/readyz
-  Processes .venv/bin/supervisorctl -c var/supervisord.conf status   (restart stack:billing, …)
+  Processes .venv/bin/supervisorctl -c $stack/supervisord.conf status   (restart stack:billing, …)
 TXT
-python scripts/supervisord_conf.py Procfile var/supervisord.conf
-exec supervisord --configuration var/supervisord.conf
+python scripts/supervisord_conf.py Procfile "$stack"
+exec supervisord --configuration "$stack/supervisord.conf"

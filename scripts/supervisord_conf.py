@@ -3,7 +3,8 @@ list of the stack's processes and their commands.
 
 supervisord starts each process in a process group of its own, restarts one that exits (as a
 cluster would restart a container), and on SIGINT or SIGTERM stops them all and exits.
-Usage: supervisord_conf.py PROCFILE OUTPUT
+Usage: supervisord_conf.py PROCFILE DIRECTORY (the configuration, socket and pid file go there:
+one directory per stack, so stacks side by side, `make run` and `make e2e`, keep apart).
 """
 
 import shlex
@@ -33,17 +34,17 @@ nodaemon=true
 logfile=/dev/stdout
 logfile_maxbytes=0
 loglevel=info
-pidfile={var}/supervisord.pid
+pidfile={state}/supervisord.pid
 
 [unix_http_server]
-file={var}/supervisor.sock
+file={state}/supervisor.sock
 chmod=0700
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 
 [supervisorctl]
-serverurl=unix://{var}/supervisor.sock
+serverurl=unix://{state}/supervisor.sock
 """
 
 
@@ -56,10 +57,9 @@ def programs(procfile: Path) -> list[tuple[str, str]]:
     return entries
 
 
-def render(procfile: Path, root: Path) -> str:
-    var = root / "var"
+def render(procfile: Path, root: Path, state: Path) -> str:
     width = max(len(name) for name, _ in programs(procfile))
-    parts = [HEADER.format(var=var)]
+    parts = [HEADER.format(state=state)]
     for name, command in programs(procfile):
         prefix = f"{name:<{width}} | "
         # bash expands the Procfile's ${VAR:-default}; the process replaces it (exec), so
@@ -74,8 +74,9 @@ def render(procfile: Path, root: Path) -> str:
 
 
 def main() -> None:
-    procfile, output = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
-    output.write_text(render(procfile, procfile.parent))
+    procfile, state = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "supervisord.conf").write_text(render(procfile, procfile.parent, state))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path, redis_s
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     (result_file,) = tmp_path.glob("bench-*.json")
-    assert list(tmp_path.glob("bench-*.png"))
     result = json.loads(result_file.read_text())
 
     for phase in ("ceiling", "saga", "steady"):

@@ -3,6 +3,7 @@ with SIGKILL is started again while the others go on, and Ctrl-C still stops eve
 stack runs on ports, a database and the suite's own Redis databases of its own."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -141,4 +142,5 @@ def test_make_run_restarts_a_killed_process_and_ctrl_c_stops_all(tmp_path):
             os.kill(pid, signal.SIGKILL)
         log.close()
         _drop_database(database)
+        shutil.rmtree(ROOT / "var" / f"stack-{port}", ignore_errors=True)
         print((tmp_path / "stack.log").read_text()[-2000:])

@@ -336,7 +336,7 @@ def test_no_environment_file_or_key_is_in_the_repository():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("live")
-def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client):
+def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client, redis_server):
     alice, bob = customer(api), customer(api)
     refresh = (
         APIClient()
@@ -362,6 +362,9 @@ def test_a_deactivated_or_deleted_user_is_refused_at_once(api, admin_client):
         "message": "This account is no longer active.",
     }
     assert alice.client.get("/me/").status_code == 401
+    # The refusal is kept in PostgreSQL: a Redis restarted empty forgets nothing of it.
+    redis_server.restart()
+    assert alice.client.get("/account/").status_code == 401
 
     # Deleted from the admin: the access token is refused, the refresh token is a 401 too.
     assert (

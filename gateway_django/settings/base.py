@@ -275,6 +275,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(3600.0),
         "options": {"queue": "gateway", "expires": 3600},
     },
+    "access-revocations-expire": {
+        "task": "gateway.expire_access_revocations",
+        "schedule": schedule(3600.0),
+        "options": {"queue": "gateway", "expires": 3600},
+    },
     "notifications-resend-stale": {
         "task": "notifications.resend_stale",
         "schedule": schedule(60.0),
