@@ -2,13 +2,16 @@
 turns the rendered chart into container runs, and a run must keep every promise of the chart
 (the engine itself is exercised by `make containers`)."""
 
+import re
 import shlex
+from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from scripts.chart_containers import lines, render, values_for
 
+ROOT = Path(__file__).resolve().parent.parent
 WEB_PORT, FLOWER_PORT = 18123, 18124
 
 
@@ -72,3 +75,11 @@ def test_the_probes_are_the_charts(plan):
         assert env_of(plan[name])["HEARTBEAT_FILE"].startswith("/tmp/")
     # Reached on the machine's loopback, never on its other interfaces.
     assert env_of(plan["web"])["WEB_BIND"] == f"127.0.0.1:{WEB_PORT}"
+
+
+def test_the_image_installs_what_uv_lock_pins_with_the_same_uv():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (makefile_uv,) = re.findall(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert f"ARG UV_VERSION={makefile_uv}\n" in dockerfile
+    assert "COPY pyproject.toml uv.lock ./" in dockerfile
+    assert "uv export --frozen" in dockerfile and "--require-hashes" in dockerfile
