@@ -9,16 +9,22 @@
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
+# The uv that make install uses (the Makefile's UV_VERSION; tests/test_containers.py holds them equal).
+ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The dependencies come from the project's own metadata, in a layer of their own that a change
-# of the code does not rebuild. Every one of them ships wheels: no compiler is needed here.
-COPY pyproject.toml ./
-RUN python3 -m venv /opt/venv \
- && python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
- && /opt/venv/bin/pip install --requirement requirements.txt
+# The dependencies are the versions uv.lock pins, as for make install and CI (not the ranges of
+# pyproject.toml resolved anew at each build), checked against the lock's hashes, in a layer of
+# their own that a change of the code does not rebuild. uv only reads the lock, in a virtualenv
+# of its own that stays in this stage; pip installs. Every package ships wheels: no compiler.
+COPY pyproject.toml uv.lock ./
+RUN python3 -m venv /opt/uv \
+ && /opt/uv/bin/pip install "uv==${UV_VERSION}" \
+ && /opt/uv/bin/uv export --frozen --no-emit-project --format requirements-txt --output-file requirements.txt \
+ && python3 -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-deps --require-hashes --requirement requirements.txt
 
 FROM ${BASE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="order-platform" \

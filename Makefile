@@ -9,7 +9,7 @@ LOCKED := $(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(LOCKED)
 BENCH_STAMP := $(VENV)/.installed-bench-$(LOCKED)
 
-.PHONY: install lock run test lint format newman e2e bench
+.PHONY: install lock run test lint format newman e2e containers bench
 
 $(STAMP): pyproject.toml uv.lock
 	@echo "install: the locked Python packages (uv.lock) into $(VENV)/"
@@ -48,6 +48,9 @@ newman:  ## the Postman suite against a running stack: make newman BASE_URL=http
 
 e2e: install  ## start the stack on its own port, run the Postman suite against it, stop it
 	scripts/e2e.sh
+
+containers: install  ## build the image, run every role of the chart in containers, pass the Postman suite, kill a worker mid-saga
+	scripts/containers.sh
 
 bench: $(BENCH_STAMP)  ## the saga benchmark against the pipeline's ceiling: make bench ARGS="--clients 200 --duration 30"
 	.venv/bin/python scripts/bench.py $(ARGS)
