@@ -49,7 +49,7 @@ COPY . .
 # want a secret to load at all; this one exists only in this build step, never in the image.
 RUN DJANGO_SECRET_KEY=only-to-collect-static-files-at-build-time DJANGO_ALLOWED_HOSTS=localhost \
     python manage.py collectstatic --noinput -v 0 \
- && python -m compileall -q gateway_django kernel gateway users billing orders notifications
+ && python -m compileall -q gateway_django kernel contracts gateway users billing orders notifications
 USER 10001:10001
 EXPOSE 8000 5555
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -21,7 +21,7 @@ role=${1:-web}
 case $role in
 web)
   # An API process uses at most WEB_DATABASE_SLOTS connections at once and keeps them in its
-  # pool between requests (kernel/postgres), so none is kept per request.
+  # pool between requests (kernel/web/postgres), so none is kept per request.
   export DATABASE_CONN_MAX_AGE=0 DATABASE_POOL_SIZE="${WEB_DATABASE_SLOTS:-24}"
   exec gunicorn gateway_django.wsgi --config python:gateway_django.gunicorn "$@"
   ;;
