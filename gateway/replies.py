@@ -20,11 +20,26 @@ from kernel.messaging.events import Envelope
 logger = logging.getLogger(__name__)
 
 REPLY_TTL = 300  # an answer nobody waits for is dropped after this long
+# Above any API process's WEB_CONNECTIONS (gateway_django/gunicorn.py), which bounds the waits.
+MAX_WAITING = 10_000
 
 
 @cache
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REPLY_REDIS_URL, decode_responses=True)
+    """One connection per waiting request, each blocked in BLPOP for up to GATEWAY_REPLY_TIMEOUT.
+
+    Both limits are set here rather than left to redis-py, whose version 8 changed them: no read
+    timeout (Redis itself ends the wait; 8's default of 5 s cut longer waits short and answered
+    202 to requests whose answers were on their way), and room for as many connections as an API
+    process holds waiting requests (8's default pool of 100 refused the 101st waiter at once).
+    """
+    return redis.Redis.from_url(
+        settings.REPLY_REDIS_URL,
+        decode_responses=True,
+        socket_timeout=None,
+        socket_keepalive=True,
+        max_connections=MAX_WAITING,
+    )
 
 
 def _reply_key(correlation_id: UUID | str) -> str:
