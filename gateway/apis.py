@@ -24,17 +24,15 @@ from contracts.catalog import (
     RegistrationRequested,
     TransactionRequested,
 )
-from gateway import replies
 from gateway.answers import CANCEL, DEPOSIT, ORDER, REGISTER
-from gateway.models import OrderRequest
-from gateway.operations import answer, answer_of, operation_for, send
+from gateway.models import Operation, OrderRequest
+from gateway.operations import answer, answer_of, correlation_of, send
 from gateway.services import (
     fingerprint,
-    order_request_answer,
+    operation_get,
     order_request_exists,
     order_request_get,
     order_request_record,
-    order_request_settle,
 )
 from kernel.money import money_str
 from kernel.web.api import (
@@ -136,7 +134,7 @@ class RegisterApi(APIView):
         )
         with transaction.atomic():
             send(REGISTER, request=request, event=event, user_id=None)
-        status_url = reverse("register-status", args=[request._request.correlation_id])
+        status_url = reverse("register-status", args=[correlation_of(request)])
         return answer(REGISTER, request=request, location=status_url)
 
 
@@ -234,7 +232,7 @@ class OrderCreateApi(APIView):
             record, created = order_request_record(
                 order_id=order_id,
                 user_id=user_id,
-                correlation_id=request._request.correlation_id,
+                correlation_id=correlation_of(request),
                 price=price,
                 description=description,
                 key=key,
@@ -249,31 +247,15 @@ class OrderCreateApi(APIView):
         # gives its database connection back while it waits.
         if not created:
             return self._replay(request, record, asked)
-        response = answer(ORDER, request=request, **_pending_order(order_id))
-        if key is not None and response.status_code != status.HTTP_202_ACCEPTED:
-            order_request_settle(order_id=order_id, status=response.status_code, body=response.data)
-        return response
+        return answer(ORDER, request=request, **_pending_order(order_id))
 
     def _replay(self, request: Request, first: OrderRequest, asked: str) -> Response:
         """The first final answer of this key; until there is one, a pending answer."""
         if asked != first.fingerprint:
             raise IdempotencyKeyReused()
-        if first.response_status is not None:
-            return Response(first.response_body, status=first.response_status)
-        response = answer_of(
-            ORDER,
-            correlation_id=first.correlation_id,
-            request=request,
-            **_pending_order(first.order_id),
+        return answer_of(
+            correlation_id=first.correlation_id, request=request, **_pending_order(first.order_id)
         )
-        if response.status_code != status.HTTP_202_ACCEPTED:
-            order_request_settle(
-                order_id=first.order_id, status=response.status_code, body=response.data
-            )
-        # The first final answer kept wins, whoever kept it (this request, the first one or the
-        # gateway's worker); the operation store in Redis may also have lost the answer.
-        kept = order_request_answer(order_id=first.order_id)
-        return Response(kept[1], status=kept[0]) if kept else response
 
 
 def order_accepted(request: Request, order_id: UUID) -> Response:
@@ -346,28 +328,22 @@ class OperationApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request: Request, operation_id: UUID) -> Response:
-        found = replies.operation_get(operation_id)
-        if found is None or not self.visible(found[0], request):
+        found = operation_get(correlation_id=operation_id)
+        if found is None or not self.visible(found, request):
             raise NotFound()  # another user's request does not exist for this caller
-        meta, answers = found
-        op = operation_for(meta["kind"])
-        settled = op.settled_by(answers) if op else None
         body = {
             "id": str(operation_id),
-            "kind": meta["kind"],
+            "kind": found.kind,
             "status": "pending",
-            "status_code": None,
-            "result": None,
+            "status_code": found.status_code,
+            "result": found.body,
         }
-        if settled is not None:
-            code, result = op.render(settled)
-            body.update(
-                status="succeeded" if code < 400 else "failed", status_code=code, result=result
-            )
+        if found.settled_at is not None:
+            body["status"] = "succeeded" if found.status_code < 400 else "failed"
         return Response(body)
 
-    def visible(self, meta: dict, request: Request) -> bool:
-        return meta.get("user_id") is not None and meta["user_id"] == str(request.user.id)
+    def visible(self, found: Operation, request: Request) -> bool:
+        return found.user_id is not None and str(found.user_id) == str(request.user.id)
 
 
 class RegistrationStatusApi(OperationApi):
@@ -376,5 +352,5 @@ class RegistrationStatusApi(OperationApi):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    def visible(self, meta: dict, request: Request) -> bool:
-        return meta["kind"] == REGISTER.kind
+    def visible(self, found: Operation, request: Request) -> bool:
+        return found.kind == REGISTER.kind

@@ -4,22 +4,18 @@ Most are answers: handed to the HTTP request that waits for them. UserDeactivate
 stops the user's tokens (gateway/access.py).
 """
 
+import gateway.answers  # noqa: F401 - declares the operations whose answers arrive here
 from contracts.catalog import UserDeactivated, consumed_by
-from gateway import replies
+from gateway import operations
 from gateway.access import access_revoke
-from gateway.answers import ORDER
-from gateway.services import order_request_settle
 from kernel.messaging.events import Envelope, Event
 from kernel.messaging.inbox import handles
 
 
 def on_answer(event: Event, envelope: Envelope) -> None:
-    replies.answer(envelope)
-    if envelope.type in ORDER.answers:
-        # The final answer of a keyed order is kept in PostgreSQL as soon as it exists, also when
-        # its request had already been answered 202: every repeat of the key replays it.
-        code, body = ORDER.render(envelope)
-        order_request_settle(order_id=envelope.payload["order_id"], status=code, body=body)
+    # Kept on its operation as soon as it exists, also when its request was answered 202 long
+    # ago: /operation/<id>/ and every repeat of an Idempotency-Key read it there.
+    operations.settle(envelope)
 
 
 @handles(UserDeactivated, consumer="gateway", inbox=False)
@@ -28,7 +24,7 @@ def on_user_deactivated(event: UserDeactivated, envelope: Envelope) -> None:
     access_revoke(user_id=event.user_id, since=envelope.occurred_at)
 
 
-# Filing an answer twice changes nothing a client can see, so no inbox row is needed.
+# Keeping an answer twice changes nothing (the first stays), so no inbox row is needed.
 for _event_type in consumed_by("gateway"):
     if _event_type is not UserDeactivated:
         handles(_event_type, consumer="gateway", inbox=False)(on_answer)

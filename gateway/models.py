@@ -2,12 +2,36 @@ from django.db import models
 from django.db.models import Q
 
 
+class Operation(models.Model):
+    """One command the gateway sent, and its answer once an answer event has settled it.
+
+    The one store of a request's outcome: the request that waited for it, a repeat of its
+    Idempotency-Key and ``GET /operation/<id>/`` all read it here. The first final answer is
+    kept (never a 202); Redis only wakes the request that waits (``gateway.replies``).
+    """
+
+    correlation_id = models.UUIDField(primary_key=True)
+    kind = models.CharField(max_length=20)
+    # Whose it is; null for a registration, whose user does not exist yet.
+    user_id = models.UUIDField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="operation_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.correlation_id}"
+
+
 class OrderRequest(models.Model):
     """Every order the gateway accepted: who asked for it, and under which Idempotency-Key.
 
     The gateway's own record, so it can refuse a command about an order that is not the
     caller's without asking the orders domain, show an order it accepted before that domain has
-    placed it, and replay the first final answer to a repeated key.
+    placed it, and find the operation whose answer a repeated key replays.
     """
 
     order_id = models.UUIDField(primary_key=True)
@@ -21,9 +45,6 @@ class OrderRequest(models.Model):
     # only for requests recorded before they were kept).
     price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     description = models.CharField(max_length=500, blank=True)
-    # The first final answer of a keyed request (never a 202), replayed to every repeat of it.
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

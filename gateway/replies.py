@@ -1,15 +1,14 @@
-"""The reply channel: answer events wait in Redis, keyed by the correlation id of the request.
+"""The wake-up channel: an answer event for a request that waits goes onto a Redis list.
 
-The gateway's worker pushes each answer event it consumes onto ``reply:<correlation id>`` (where
-the HTTP request blocks on it) and files it under ``operation:<correlation id>`` (where a request
-answered 202 can read its outcome later). No table of another domain is read.
+The gateway's worker pushes each answer event it consumes onto ``reply:<correlation id>``, where
+the HTTP request blocks on it. This is only how a waiting request learns at once; the outcome
+itself is kept in PostgreSQL (``gateway.models.Operation``), so a Redis that lost the list loses
+nothing but the wait. No table of another domain is read.
 """
 
-import json
 import logging
 import time
 from functools import cache
-from typing import Any
 from uuid import UUID
 
 import redis
@@ -46,33 +45,12 @@ def _reply_key(correlation_id: UUID | str) -> str:
     return f"reply:{correlation_id}"
 
 
-def _operation_key(correlation_id: UUID | str) -> str:
-    return f"operation:{correlation_id}"
-
-
-def operation_start(*, correlation_id: UUID, kind: str, user_id: UUID | str | None) -> None:
-    """Remember what a request was, so its outcome can be shown to its owner only."""
-    meta = json.dumps({"kind": kind, "user_id": str(user_id) if user_id else None})
-    key = _operation_key(correlation_id)
+def wake(envelope: Envelope) -> None:
+    """Hand an answer event to the request that may be waiting for it."""
+    key = _reply_key(envelope.correlation_id)
     pipe = client().pipeline()
-    pipe.hset(key, "_meta", meta)
-    pipe.expire(key, settings.GATEWAY_OPERATION_TTL)
-    try:
-        pipe.execute()
-    except redis.RedisError:
-        # The request still goes on; only its /operation/ page will be missing.
-        logger.warning("could not record operation %s", correlation_id, exc_info=True)
-
-
-def answer(envelope: Envelope) -> None:
-    """Called by the gateway's worker for every answer event: wake the waiter, file the outcome."""
-    data = envelope.model_dump_json()
-    reply, operation = _reply_key(envelope.correlation_id), _operation_key(envelope.correlation_id)
-    pipe = client().pipeline()
-    pipe.rpush(reply, data)
-    pipe.expire(reply, REPLY_TTL)
-    pipe.hset(operation, envelope.type, data)
-    pipe.expire(operation, settings.GATEWAY_OPERATION_TTL)
+    pipe.rpush(key, envelope.model_dump_json())
+    pipe.expire(key, REPLY_TTL)
     pipe.execute()
 
 
@@ -84,7 +62,7 @@ def wait(*, correlation_id: UUID, types: set[str], timeout: float | None = None)
         try:
             item = client().blpop([key], timeout=max(remaining, 0.01))
         except redis.RedisError:
-            # No reply channel: answer 202 and let the client read the outcome later.
+            # No wake-up channel: answer 202; the outcome is still kept and readable later.
             logger.warning("reply channel unavailable for %s", correlation_id, exc_info=True)
             return None
         if item is None:
@@ -93,16 +71,3 @@ def wait(*, correlation_id: UUID, types: set[str], timeout: float | None = None)
         if envelope.type in types:
             return envelope
     return None
-
-
-def operation_get(correlation_id: UUID | str) -> tuple[dict[str, Any], dict[str, Envelope]] | None:
-    """The request's description and the answers filed for it so far, or None if unknown."""
-    try:
-        raw = client().hgetall(_operation_key(correlation_id))
-    except redis.RedisError:
-        logger.warning("operation store unavailable for %s", correlation_id, exc_info=True)
-        return None
-    if "_meta" not in raw:
-        return None
-    meta = json.loads(raw.pop("_meta"))
-    return meta, {name: Envelope.model_validate_json(data) for name, data in raw.items()}

@@ -1,4 +1,5 @@
-"""The gateway's record of the orders it accepted, and their idempotency keys."""
+"""The gateway's own records: the operations it sent and their answers, and the orders it
+accepted with their idempotency keys."""
 
 import hashlib
 import json
@@ -10,7 +11,38 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from gateway.models import OrderRequest
+from gateway.models import Operation, OrderRequest
+
+
+def operation_start(*, correlation_id: UUID, kind: str, user_id: UUID | str | None) -> None:
+    """Record a command being sent, in the transaction that publishes its event."""
+    Operation.objects.create(correlation_id=correlation_id, kind=kind, user_id=user_id)
+
+
+def operation_settle(*, correlation_id: UUID, kind: str, status: int, body: dict) -> bool:
+    """Keep the answer of an operation; the first one kept stays (a redelivered answer event
+    changes nothing). A 202 is not an answer and is never kept."""
+    return bool(
+        Operation.objects.filter(pk=correlation_id, kind=kind, settled_at__isnull=True).update(
+            status_code=status, body=body, settled_at=timezone.now()
+        )
+    )
+
+
+def operation_get(*, correlation_id: UUID | str) -> Operation | None:
+    return Operation.objects.filter(pk=correlation_id).first()
+
+
+def operations_expire() -> int:
+    """Forget operations older than GATEWAY_OPERATION_TTL, and never one an Idempotency-Key still
+    kept may replay."""
+    keep = max(
+        timedelta(seconds=settings.GATEWAY_OPERATION_TTL),
+        timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+    )
+    cutoff = timezone.now() - keep
+    deleted, _ = Operation.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 def fingerprint(data: dict) -> str:
@@ -63,28 +95,6 @@ def order_request_record(
     return OrderRequest.objects.get(user_id=user_id, idempotency_key=key), False
 
 
-def order_request_settle(*, order_id: UUID, status: int, body: dict) -> bool:
-    """Keep the final answer of a keyed request, to replay it: the first one kept stays.
-
-    Called by the request that got the answer in time and by the gateway's worker when the
-    answer event arrives, whichever comes first; a 202 is not an answer and is never kept.
-    """
-    return bool(
-        OrderRequest.objects.filter(
-            pk=order_id, idempotency_key__isnull=False, response_status__isnull=True
-        ).update(response_status=status, response_body=body)
-    )
-
-
-def order_request_answer(*, order_id: UUID) -> tuple[int, dict] | None:
-    """The final answer kept for a keyed request, if there is one yet."""
-    return (
-        OrderRequest.objects.filter(pk=order_id, response_status__isnull=False)
-        .values_list("response_status", "response_body")
-        .first()
-    )
-
-
 def order_request_exists(*, order_id: UUID, user_id: UUID) -> bool:
     return OrderRequest.objects.filter(order_id=order_id, user_id=user_id).exists()
 
@@ -96,5 +106,5 @@ def order_request_get(*, order_id: UUID, user_id: UUID) -> OrderRequest | None:
 def idempotency_keys_expire() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     return OrderRequest.objects.filter(idempotency_key__isnull=False, created_at__lt=cutoff).update(
-        idempotency_key=None, fingerprint="", response_status=None, response_body=None
+        idempotency_key=None, fingerprint=""
     )

@@ -22,7 +22,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.models import LedgerEntry
-from gateway import replies
+from gateway.services import operation_start
 from gateway_django import urls
 from kernel.messaging.models import DeadLetter, OutboxEvent
 from kernel.web.api import looks_like_card_number
@@ -141,7 +141,7 @@ def test_a_valid_token_is_accepted():
 def test_an_operation_is_visible_to_its_owner_only():
     owner, other = UserFactory(), UserFactory()
     operation_id = uuid.uuid4()
-    replies.operation_start(correlation_id=operation_id, kind="deposit", user_id=owner.id)
+    operation_start(correlation_id=operation_id, kind="deposit", user_id=owner.id)
     path = f"/operation/{operation_id}/"
     assert _bearer(str(AccessToken.for_user(other))).get(path).status_code == 404
     mine = _bearer(str(AccessToken.for_user(owner))).get(path)

@@ -279,6 +279,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(3600.0),
         "options": {"queue": "gateway", "expires": 3600},
     },
+    "operations-expire": {
+        "task": "gateway.expire_operations",
+        "schedule": schedule(3600.0),
+        "options": {"queue": "gateway", "expires": 3600},
+    },
     "access-revocations-expire": {
         "task": "gateway.expire_access_revocations",
         "schedule": schedule(3600.0),
