@@ -9,7 +9,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kernel.money import money_str
+from notifications import letters
 from notifications.models import Contact, Notification
 
 logger = logging.getLogger(__name__)
@@ -120,118 +120,49 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def welcome_store(*, user_id: UUID, username: str, email: str, first_name: str = "") -> None:
-    contact = contact_record(user_id=user_id, username=username, email=email, first_name=first_name)
-    name = contact.first_name or contact.username
-    notification_store(
-        user_id=user_id,
-        kind=Notification.Kind.WELCOME,
-        reference=user_id,
-        email=contact.email,
-        subject="Welcome to the order platform",
-        body=(
-            f"Hello {name},\n\n"
-            f"your account {contact.username} is ready. Top up your balance and place orders;\n"
-            "we will write to you about each of them.\n"
-        ),
-    )
-
-
-def account_closed_letter(*, user_id: UUID, reason: str) -> None:
-    """Tell a user their account was deactivated or deleted (once: the user id is its
-    reference). The address is the one they registered; nothing else is kept for them here."""
-    contact = Contact.objects.filter(user_id=user_id).first()
-    if contact is None:
-        return  # never welcomed: the user was removed before UserCreated reached us
-    name = contact.first_name or contact.username
-    done = "deleted" if reason == "deleted" else "deactivated"
-    notification_store(
-        user_id=user_id,
-        kind=Notification.Kind.ACCOUNT_CLOSED,
-        reference=user_id,
-        email=contact.email,
-        subject=f"Your account was {done}",
-        body=(
-            f"Hello {name},\n\n"
-            f"your account {contact.username} was {done}: you can no longer log in or order.\n"
-            "Orders already under way finish, and you hear about each of them.\n"
-        ),
-    )
-
-
 class ContactUnknown(Exception):
     """UserCreated has not reached notifications yet: worth a retry, not a dead end."""
 
 
-def _letter(*, user_id: UUID, kind: str, order_id: UUID, subject: str, body: str) -> None:
+def notification_write(
+    *,
+    kind: str,
+    user_id: UUID,
+    reference: UUID,
+    reason: str = letters.EVERY,
+    price: Decimal | None = None,
+    refunded: Decimal | None = None,
+    description: str = "",
+) -> UUID | None:
+    """Write the user the letter of ``kind`` about ``reference`` (the user for an account
+    letter, the order for an order letter), to the address in their contact; it is sent once
+    the current transaction commits.
+
+    Raises :class:`ContactUnknown` if the contact is not known yet and the letter waits for it
+    (the handler is retried); a letter that does not wait is skipped. Returns the new letter's
+    id, or None if none was stored (skipped, or written already).
+    """
+    template = letters.template(kind, reason)
     contact = Contact.objects.filter(user_id=user_id).first()
     if contact is None:
-        raise ContactUnknown(f"no contact for user {user_id}")
-    name = contact.first_name or contact.username
-    notification_store(
-        user_id=user_id,
-        kind=kind,
-        reference=order_id,
-        email=contact.email,
-        subject=subject,
-        body=f"Hello {name},\n\n{body}\n\nOrder {order_id}\n",
+        if template.wait_for_contact:
+            raise ContactUnknown(f"no contact for user {user_id}")
+        return None
+    subject, body = letters.render(
+        template,
+        letters.Facts(
+            name=contact.first_name or contact.username,
+            username=contact.username,
+            reference=reference,
+            price=price,
+            refunded=refunded,
+            description=description,
+        ),
     )
-
-
-def _about(description: str) -> str:
-    return f" ({description})" if description else ""
-
-
-def order_confirmed_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str
-) -> None:
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_CONFIRMED,
-        order_id=order_id,
-        subject=f"Your order {str(order_id)[:8]} is confirmed",
-        body=f"your order{_about(description)} for {money_str(price)} is confirmed and paid.",
-    )
-
-
-REJECTION_TEXT = {
-    "insufficient_funds": "there is not enough money on your account to pay {price}. "
-    "Top up your balance and order again.",
-    "no_account": "your account is not open yet, so {price} could not be taken.",
-    "timeout": "the payment of {price} did not complete in time, so the order was called off. "
-    "Anything taken for it is refunded.",
-}
-
-
-def order_rejected_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, reason: str
-) -> None:
-    subject = (
-        f"Not enough money for your order {str(order_id)[:8]}"
-        if reason == "insufficient_funds"
-        else f"Your order {str(order_id)[:8]} could not be completed"
-    )
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_REJECTED,
-        order_id=order_id,
-        subject=subject,
-        body=f"your order{_about(description)} is rejected: "
-        + REJECTION_TEXT[reason].format(price=money_str(price)),
-    )
-
-
-def order_cancelled_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, refunded: Decimal
-) -> None:
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_CANCELLED,
-        order_id=order_id,
-        subject=f"Your order {str(order_id)[:8]} is cancelled",
-        body=f"your order{_about(description)} for {money_str(price)} is cancelled; "
-        f"{money_str(refunded)} is back on your balance.",
-    )
+    return notification_store(
+        user_id=user_id, kind=kind, reference=reference, email=contact.email, subject=subject,
+        body=body,
+    )  # fmt: skip
 
 
 def notification_send(*, notification_id: UUID | str) -> Notification | None:
