@@ -1,3 +1,35 @@
+"""Notifications' writes: the contacts it learns, and letters from written to sent.
+
+A letter has one path. :func:`notification_write` renders it from the template table
+(``notifications.letters``) and stores it in the transaction of the event that causes it;
+after that commit :func:`notification_deliver` sends it; a failed send is handed to a task
+that retries with backoff; beat's sweep (:func:`notifications_resend_stale`) delivers what is
+left pending. Every send goes through :func:`notification_send`, which claims the row
+(``FOR UPDATE SKIP LOCKED``, pending or failed only) and records the outcome on it, so a letter
+is never sent twice, whichever of the three reaches it. The send right after the commit takes
+the lock too, though nothing else knows of the row yet: it costs one statement per letter, and
+spares the case where that send takes longer than ``NOTIFICATION_STALE_AFTER`` and the sweep
+sends the letter beside it.
+
+Why this is not the kernel's outbox, though it has the same shape (a row written with the
+change, sent after commit, a beat sweep for what was left):
+
+- The outbox may send an event twice, and does on purpose: a row is written as sent before it
+  is, and the sweep sends again whatever a consumer has not acknowledged, because every
+  consumer's inbox makes a second copy harmless. An email has no inbox at the other end: a
+  second copy reaches a person. So a letter is sent under a row lock, and only while its status
+  says it has not been; the outbox holds no lock while sending after commit.
+- The outbox's send fails when the broker is down, so its retry cannot be a task (the task
+  would go to the same broker): the beat relay, reading the database, is its retry. A letter's
+  send fails when the mail server does, and the broker is then the way to retry soon with backoff;
+  the sweep is only for a letter whose worker died, or whose retry the broker could not take.
+- The outbox's sweep compares what was sent with what consumers applied; a mail server
+  acknowledges nothing later, so a letter's sweep only looks for letters still pending.
+
+What is the same mechanism is Django's ``transaction.on_commit`` and a beat entry, which both
+use directly; a kernel helper around them would be one line that hides the differences above.
+"""
+
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -9,12 +41,14 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
-from kernel.money import money_str
+from notifications import letters
 from notifications.models import Contact, Notification
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "notifications.send"
+# The first retry of a failed send; the task's own backoff spaces the next ones.
+RETRY_AFTER = 2
 
 
 def contact_record(*, user_id: UUID, username: str, email: str, first_name: str = "") -> Contact:
@@ -23,6 +57,51 @@ def contact_record(*, user_id: UUID, username: str, email: str, first_name: str 
         defaults={"username": username, "email": email, "first_name": first_name},
     )
     return contact
+
+
+class ContactUnknown(Exception):
+    """UserCreated has not reached notifications yet: worth a retry, not a dead end."""
+
+
+def notification_write(
+    *,
+    kind: str,
+    user_id: UUID,
+    reference: UUID,
+    reason: str = letters.EVERY,
+    price: Decimal | None = None,
+    refunded: Decimal | None = None,
+    description: str = "",
+) -> UUID | None:
+    """Write the user the letter of ``kind`` about ``reference`` (the user for an account
+    letter, the order for an order letter), to the address in their contact; it is sent once
+    the current transaction commits.
+
+    Raises :class:`ContactUnknown` if the contact is not known yet and the letter waits for it
+    (the handler is retried); a letter that does not wait is skipped. Returns the new letter's
+    id, or None if none was stored (skipped, or written already).
+    """
+    template = letters.template(kind, reason)
+    contact = Contact.objects.filter(user_id=user_id).first()
+    if contact is None:
+        if template.wait_for_contact:
+            raise ContactUnknown(f"no contact for user {user_id}")
+        return None
+    subject, body = letters.render(
+        template,
+        letters.Facts(
+            name=contact.first_name or contact.username,
+            username=contact.username,
+            reference=reference,
+            price=price,
+            refunded=refunded,
+            description=description,
+        ),
+    )
+    return _store(
+        user_id=user_id, kind=kind, reference=reference, email=contact.email, subject=subject,
+        body=body,
+    )  # fmt: skip
 
 
 _NOTIFICATION = Notification._meta.db_table
@@ -36,13 +115,12 @@ _STORE_SQL = f"""
 """
 
 
-def notification_store(
+def _store(
     *, user_id: UUID, kind: str, reference: UUID, email: str, subject: str, body: str
 ) -> UUID | None:
-    """Store an email once per (kind, reference) and send it after the transaction commits.
+    """Store a letter once per (kind, reference) and deliver it after the transaction commits.
 
     One statement: a letter stored already (the same kind about the same thing) is left alone.
-    Returns the new letter's id, or None if there was one.
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -52,58 +130,84 @@ def notification_store(
         row = cursor.fetchone()
     if row is None:
         return None
-    notification = Notification(
-        id=row[0], user_id=user_id, kind=kind, reference=reference, email=email,
-        subject=subject, body=body,
-    )  # fmt: skip
-    transaction.on_commit(lambda: notification_deliver(notification))
-    return notification.id
+    notification_id = row[0]
+    transaction.on_commit(lambda: notification_deliver(notification_id))
+    return notification_id
 
 
-def notification_deliver(notification: Notification) -> None:
-    """Send a letter right after the commit that stored it; if that fails, a retrying task
-    takes over, and if that task cannot be scheduled, beat's sweep of pending letters does.
+def notification_deliver(notification_id: UUID | str) -> bool:
+    """Send a pending letter; if that fails, hand it to the retrying task. True if sent here.
 
-    Sending here, not in a task of its own, saves a broker round trip per email; and no lock is
-    needed, since nothing else knows of the row yet (its event is applied once, by this commit):
-    the outcome is one UPDATE. Nothing here raises: it runs after the commit, where an error
-    would only fail the delivery that has already been applied.
+    Called right after the commit that stored the letter (sending there, not in a task of its
+    own, saves a broker round trip per letter) and by the sweep. Nothing here raises: after the
+    commit an error would only fail the delivery of the event that has already been applied.
     """
     try:
-        _email(notification)
+        return notification_send(notification_id=notification_id) is not None
     except Exception as exc:
-        _retry_later(notification, exc)
-        return
-    try:
-        Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
-            status=Notification.Status.SENT, attempts=1, sent_at=timezone.now()
-        )
-    except Exception:
-        logger.exception("letter %s sent but not marked sent; the sweep may send it again",
-                         notification.pk)  # fmt: skip
+        _retry_later(notification_id, exc)
+        return False
 
 
-def _retry_later(notification: Notification, exc: Exception) -> None:
+def _retry_later(notification_id: UUID | str, exc: Exception) -> None:
     """Hand a letter whose send failed to the retrying task; marked failed once it has one.
 
     If the broker cannot take the task, the letter stays pending, which is what beat's sweep
     looks for (a failed letter belongs to its task).
     """
-    logger.warning("sending %s failed: %s", notification.pk, exc)
+    logger.warning("sending %s failed: %s", notification_id, exc)
     try:
         current_app.send_task(
-            SEND_TASK, args=(str(notification.pk),), queue="notifications", countdown=2
+            SEND_TASK, args=(str(notification_id),), queue="notifications", countdown=RETRY_AFTER
         )
     except Exception:
         logger.exception("no retry task for letter %s; it stays pending for the sweep",
-                         notification.pk)  # fmt: skip
+                         notification_id)  # fmt: skip
         return
     try:
-        Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
-            status=Notification.Status.FAILED, attempts=1, last_error=_error(exc)
+        Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING).update(
+            status=Notification.Status.FAILED
         )
     except Exception:
-        logger.exception("could not record the failure of letter %s", notification.pk)
+        logger.exception("could not record that letter %s is being retried", notification_id)
+
+
+def notification_send(*, notification_id: UUID | str) -> Notification | None:
+    """Send a stored letter through Django's email framework and record the outcome on it.
+
+    The row is claimed with ``FOR UPDATE SKIP LOCKED`` and only while it is pending or failed:
+    a letter sent already, or being sent by someone else right now, is skipped (None), so it is
+    never sent twice. Whoever holds the row answers for it: a failed send counts the attempt,
+    keeps the error, leaves the status as it was (pending is the sweep's, failed the retrying
+    task's) and raises, for the caller to retry or hand on.
+    """
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk=notification_id,
+                status__in=[Notification.Status.PENDING, Notification.Status.FAILED],
+            )
+            .first()
+        )
+        if notification is None:
+            return None  # sent already, being sent, or gone
+        notification.attempts += 1
+        try:
+            _email(notification)
+        except Exception as exc:
+            failure = exc
+            notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            notification.save(update_fields=["attempts", "last_error"])
+        else:
+            failure = None
+            notification.status = Notification.Status.SENT
+            notification.sent_at = timezone.now()
+            notification.save(update_fields=["status", "attempts", "sent_at"])
+    # Raised once the failure is committed: raised inside the block, it would roll it back.
+    if failure is not None:
+        raise failure
+    return notification
 
 
 def _email(notification: Notification) -> None:
@@ -116,163 +220,14 @@ def _email(notification: Notification) -> None:
     )
 
 
-def _error(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
-
-
-def welcome_store(*, user_id: UUID, username: str, email: str, first_name: str = "") -> None:
-    contact = contact_record(user_id=user_id, username=username, email=email, first_name=first_name)
-    name = contact.first_name or contact.username
-    notification_store(
-        user_id=user_id,
-        kind=Notification.Kind.WELCOME,
-        reference=user_id,
-        email=contact.email,
-        subject="Welcome to the order platform",
-        body=(
-            f"Hello {name},\n\n"
-            f"your account {contact.username} is ready. Top up your balance and place orders;\n"
-            "we will write to you about each of them.\n"
-        ),
-    )
-
-
-def account_closed_letter(*, user_id: UUID, reason: str) -> None:
-    """Tell a user their account was deactivated or deleted (once: the user id is its
-    reference). The address is the one they registered; nothing else is kept for them here."""
-    contact = Contact.objects.filter(user_id=user_id).first()
-    if contact is None:
-        return  # never welcomed: the user was removed before UserCreated reached us
-    name = contact.first_name or contact.username
-    done = "deleted" if reason == "deleted" else "deactivated"
-    notification_store(
-        user_id=user_id,
-        kind=Notification.Kind.ACCOUNT_CLOSED,
-        reference=user_id,
-        email=contact.email,
-        subject=f"Your account was {done}",
-        body=(
-            f"Hello {name},\n\n"
-            f"your account {contact.username} was {done}: you can no longer log in or order.\n"
-            "Orders already under way finish, and you hear about each of them.\n"
-        ),
-    )
-
-
-class ContactUnknown(Exception):
-    """UserCreated has not reached notifications yet: worth a retry, not a dead end."""
-
-
-def _letter(*, user_id: UUID, kind: str, order_id: UUID, subject: str, body: str) -> None:
-    contact = Contact.objects.filter(user_id=user_id).first()
-    if contact is None:
-        raise ContactUnknown(f"no contact for user {user_id}")
-    name = contact.first_name or contact.username
-    notification_store(
-        user_id=user_id,
-        kind=kind,
-        reference=order_id,
-        email=contact.email,
-        subject=subject,
-        body=f"Hello {name},\n\n{body}\n\nOrder {order_id}\n",
-    )
-
-
-def _about(description: str) -> str:
-    return f" ({description})" if description else ""
-
-
-def order_confirmed_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str
-) -> None:
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_CONFIRMED,
-        order_id=order_id,
-        subject=f"Your order {str(order_id)[:8]} is confirmed",
-        body=f"your order{_about(description)} for {money_str(price)} is confirmed and paid.",
-    )
-
-
-REJECTION_TEXT = {
-    "insufficient_funds": "there is not enough money on your account to pay {price}. "
-    "Top up your balance and order again.",
-    "no_account": "your account is not open yet, so {price} could not be taken.",
-    "timeout": "the payment of {price} did not complete in time, so the order was called off. "
-    "Anything taken for it is refunded.",
-}
-
-
-def order_rejected_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, reason: str
-) -> None:
-    subject = (
-        f"Not enough money for your order {str(order_id)[:8]}"
-        if reason == "insufficient_funds"
-        else f"Your order {str(order_id)[:8]} could not be completed"
-    )
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_REJECTED,
-        order_id=order_id,
-        subject=subject,
-        body=f"your order{_about(description)} is rejected: "
-        + REJECTION_TEXT[reason].format(price=money_str(price)),
-    )
-
-
-def order_cancelled_letter(
-    *, user_id: UUID, order_id: UUID, price: Decimal, description: str, refunded: Decimal
-) -> None:
-    _letter(
-        user_id=user_id,
-        kind=Notification.Kind.ORDER_CANCELLED,
-        order_id=order_id,
-        subject=f"Your order {str(order_id)[:8]} is cancelled",
-        body=f"your order{_about(description)} for {money_str(price)} is cancelled; "
-        f"{money_str(refunded)} is back on your balance.",
-    )
-
-
-def notification_send(*, notification_id: UUID | str) -> Notification | None:
-    """Send a stored email through Django's email framework and record the outcome.
-
-    Raises on a failed send so the caller can retry; the row keeps the error meanwhile.
-    """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update()
-            .filter(
-                pk=notification_id,
-                status__in=[Notification.Status.PENDING, Notification.Status.FAILED],
-            )
-            .first()
-        )
-        if notification is None:
-            return None  # sent already, or gone
-        notification.attempts += 1
-        try:
-            _email(notification)
-        except Exception as exc:
-            notification.status = Notification.Status.FAILED
-            notification.last_error = _error(exc)
-            notification.save(update_fields=["status", "attempts", "last_error"])
-            logger.warning("sending %s failed: %s", notification.id, exc)
-            raise
-        notification.status = Notification.Status.SENT
-        notification.sent_at = timezone.now()
-        notification.save(update_fields=["status", "attempts", "sent_at"])
-    return notification
-
-
 def notifications_resend_stale(*, older_than: float | None = None, batch: int = 100) -> int:
-    """Send the letters still pending long after they were stored; returns how many were sent.
+    """Deliver the letters still pending long after they were stored; returns how many were sent.
 
-    A letter is sent right after the commit that stored it, and a failed send schedules a
+    A letter is sent right after the commit that stored it, and a failed send is handed to a
     retrying task; but a worker killed between that commit and the send, or a broker that could
-    not take the retry task, leaves it pending with nothing to send it. Beat runs
-    this every minute. ``notification_send`` locks the row and skips a letter sent meanwhile,
-    so a letter is never sent twice by this and an inline send or retry racing it.
+    not take the retry task, leaves it pending with nothing to send it. Beat runs this every
+    minute. A letter that fails here is handed to the retrying task like any other (or, with
+    the broker still down, stays pending for the next round).
     """
     after = settings.NOTIFICATION_STALE_AFTER if older_than is None else older_than
     stale = list(
@@ -283,13 +238,7 @@ def notifications_resend_stale(*, older_than: float | None = None, batch: int = 
         .order_by("created_at")
         .values_list("id", flat=True)[:batch]
     )
-    sent = 0
-    for notification_id in stale:
-        try:
-            sent += notification_send(notification_id=notification_id) is not None
-        except Exception:
-            logger.warning("stale letter %s still not sent; the next round tries again",
-                           notification_id)  # fmt: skip
+    sent = sum(notification_deliver(notification_id) for notification_id in stale)
     if stale:
         logger.warning("sent %d of %d letters left pending", sent, len(stale))
     return sent

@@ -3,6 +3,9 @@ from celery import shared_task
 from notifications.services import SEND_TASK, notification_send, notifications_resend_stale
 
 
+# Retries a letter whose send failed: up to 10 times, with exponential backoff (from 2 s, at
+# most 5 min apart, jittered). Each failure is counted on the letter with its error; one still
+# failing after the last retry stays failed, and the admin shows why.
 @shared_task(
     name=SEND_TASK,
     queue="notifications",
