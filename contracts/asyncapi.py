@@ -33,7 +33,7 @@ WIRE = (
     "here (`id`, `type`, `version`, `occurred_at`, `correlation_id`, `causation_id`) and the "
     "event's fields under `payload`. The publisher writes the envelope to its outbox in the "
     "transaction of the change it reports and sends one task per consuming domain after "
-    "commit; a consumer applies each event once (its inbox, or a handler idempotent by itself) "
+    "commit; a consumer applies each event once (its inbox) "
     "and retries, then dead-letters, what fails."
 )
 
@@ -154,14 +154,11 @@ def _operations(handlers: dict) -> dict[str, Any]:
                     "messages": [_ref("channels", consumer, "messages", name)],
                 }
     for (consumer, name), handler in sorted(handlers.items()):
-        idempotence = (
-            "once per event (inbox)" if handler.inbox else "without an inbox: idempotent by itself"
-        )
         operations[f"{consumer}.receive.{name}"] = {
             "action": "receive",
             "channel": _ref("channels", consumer),
             "title": f"{consumer} receives {name}",
-            "summary": f"Applied by `{_handler_name(handler)}`, {idempotence}.",
+            "summary": f"Applied by `{_handler_name(handler)}`, once per event (inbox).",
             "messages": [_ref("channels", consumer, "messages", name)],
             "x-handler": _handler_name(handler),
         }

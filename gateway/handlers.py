@@ -18,13 +18,14 @@ def on_answer(event: Event, envelope: Envelope) -> None:
     operations.settle(envelope)
 
 
-@handles(UserDeactivated, consumer="gateway", inbox=False)
+@handles(UserDeactivated, consumer="gateway")
 def on_user_deactivated(event: UserDeactivated, envelope: Envelope) -> None:
-    # Idempotent (the same key, the same time): no inbox row needed.
     access_revoke(user_id=event.user_id, since=envelope.occurred_at)
 
 
-# Keeping an answer twice changes nothing (the first stays), so no inbox row is needed.
+# Applying an answer twice would change nothing (the first kept stays), but the inbox row is how
+# the outbox sweep knows the gateway has it: an answer the broker lost (Redis restarted empty, a
+# worker killed holding it) is sent again, so every accepted request reaches its outcome.
 for _event_type in consumed_by("gateway"):
     if _event_type is not UserDeactivated:
-        handles(_event_type, consumer="gateway", inbox=False)(on_answer)
+        handles(_event_type, consumer="gateway")(on_answer)

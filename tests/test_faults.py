@@ -9,11 +9,12 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
 from billing.models import LedgerEntry
-from kernel.messaging.models import DeadLetter
+from kernel.messaging.models import DeadLetter, InboxEvent, OutboxEvent
 from notifications.models import Contact, Notification
 from orders.models import Order
 from tests.flows import balance, customer, db_session, deposit, waiting_on_a_lock
@@ -263,3 +264,33 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_replayable(api, admin
     assert letter.replayed_at is not None
     report = saga_report("a handler that keeps failing")
     assert report["retried"] >= settings.DELIVERY_MAX_RETRIES + 1
+
+
+def test_an_answer_the_broker_lost_reaches_its_request_all_the_same(api, workers, settings):
+    """The gateway applies answers through the inbox like any consumer, so the outbox sweep sends
+    an answer again that Redis lost: the request answered 202 gets its outcome."""
+    settings.GATEWAY_REPLY_TIMEOUT = 0.5
+    alice = customer(api)
+    workers.stop("gateway")
+    try:
+        pending = deposit(alice.client, "25.00", expect=202)
+        eventually(lambda: balance(alice.client) == Decimal("25.00"), what="billing's credit")
+        # Billing's answer waits in the gateway's queue; the broker loses it.
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete("gateway")
+    finally:
+        workers.start("gateway")
+
+    outcome = eventually(
+        lambda: (
+            (body := alice.client.get(pending["operation"]).json())["status"] != "pending" and body
+        ),
+        timeout=30,
+        what="the answer to be sent again",
+    )
+    assert outcome["status"] == "succeeded"
+    assert outcome["result"]["balance"] == "25.00"
+    answer = OutboxEvent.objects.get(type="TransactionCreated")
+    assert InboxEvent.objects.filter(consumer="gateway", event_id=answer.id).exists()
+    alice.client.post("/order/", {"price": "5.00"}, format="json")  # the report needs an order
+    report = saga_report("an answer the broker lost")
+    assert report["redelivered"] >= 1

@@ -27,18 +27,16 @@ class Handler:
     consumer: str
     event: type[Event]
     func: HandlerFunc
-    # False for a handler whose effect is idempotent by itself (the gateway's reply relay):
-    # it then costs no inbox write.
-    inbox: bool
 
 
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 
 
 def handles(
-    event_type: type[E], *, consumer: str, inbox: bool = True
+    event_type: type[E], *, consumer: str
 ) -> Callable[[Callable[[E, Envelope], None]], Callable[[E, Envelope], None]]:
-    """Register ``func`` as ``consumer``'s handler of ``event_type``."""
+    """Register ``func`` as ``consumer``'s handler of ``event_type``. Every handler applies an
+    event once, through the inbox, whose row is also how the sweep knows it arrived."""
 
     def register(func: Callable[[E, Envelope], None]) -> Callable[[E, Envelope], None]:
         if consumer not in event_type.consumers:
@@ -49,7 +47,7 @@ def handles(
         key = (consumer, event_type.type_name())
         if key in _HANDLERS:
             raise ValueError(f"{consumer} handles {event_type.type_name()} twice")
-        _HANDLERS[key] = Handler(consumer, event_type, func, inbox)
+        _HANDLERS[key] = Handler(consumer, event_type, func)
         return func
 
     return register
@@ -60,8 +58,8 @@ def registered() -> dict[tuple[str, str], Handler]:
 
 
 def inbox_pairs() -> list[tuple[str, str]]:
-    """(event type, consumer) for every handler that records its events in the inbox."""
-    return sorted((name, consumer) for (consumer, name), h in _HANDLERS.items() if h.inbox)
+    """(event type, consumer) for every handler: each records its events in the inbox."""
+    return sorted((name, consumer) for consumer, name in _HANDLERS)
 
 
 def inbox_consumers(event_type: str) -> list[str]:
@@ -125,7 +123,7 @@ def consume(consumer: str, message: Any) -> bool:
         message_context(correlation=envelope.correlation_id, causation=envelope.id),
         transaction.atomic(),
     ):
-        if handler.inbox and not _claim(consumer, envelope):
+        if not _claim(consumer, envelope):
             logger.info("%s: %s %s already applied", consumer, envelope.type, envelope.id)
             return False
         handler.func(event, envelope)
