@@ -200,9 +200,14 @@ def test_an_order_whose_connection_dies_before_writing_is_run_again(api):
 def test_an_order_whose_connection_dies_after_writing_is_503_with_retry_after(api):
     alice = customer(api)
     deposit(alice.client, "50.00")
-    # The order is committed and answered; recording the answer for its key finds the
-    # connection dead: running the request again could place it twice.
-    with backend_terminated_before('UPDATE "GATEWAY_ORDERREQUEST"') as fired:
+    first = alice.client.post(
+        "/order/", {"price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="once"
+    )
+    assert first.status_code == 201, first.content
+    # A repeat of the key has committed its claim on the key (a write, even when it finds the
+    # first's) and dies reading the first's answer: the API process cannot tell what its
+    # commit did, so running it again is not for it to decide.
+    with backend_terminated_before('SELECT "GATEWAY_OPERATION"') as fired:
         placed = alice.client.post(
             "/order/", {"price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="once"
         )
@@ -220,6 +225,7 @@ def test_an_order_whose_connection_dies_after_writing_is_503_with_retry_after(ap
         "/order/", {"price": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="once"
     )
     assert again.status_code == 201, again.content
+    assert again.json() == first.json()
     assert Order.objects.filter(user_id=alice.user_id).count() == 1
     assert balance(alice.client) == Decimal("40.00")
 
