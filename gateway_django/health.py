@@ -5,15 +5,14 @@ from collections.abc import Callable
 from celery import current_app
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+
+from kernel.web.errors import error_body
 
 
-@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
     try:
@@ -50,4 +49,12 @@ class ProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBES.get(request.path_info)
-        return probe(request) if probe is not None else self.get_response(request)
+        if probe is None:
+            return self.get_response(request)
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body("method_not_allowed", "Method not allowed."), status=405
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return probe(request)

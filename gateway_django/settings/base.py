@@ -42,13 +42,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
+    "kernel.web.middleware.JsonErrorsMiddleware",  # every other error in the one JSON shape
     "kernel.web.middleware.BodySizeLimitMiddleware",
     "kernel.web.middleware.DatabaseSlotsMiddleware",
     "kernel.web.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "kernel.web.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
