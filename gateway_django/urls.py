@@ -9,7 +9,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -79,6 +83,7 @@ def index(request: HttpRequest) -> JsonResponse:
             "description": "The order platform's API: register, log in, deposit, order; "
             "users, billing, orders and notifications answer through events.",
             "docs": request.build_absolute_uri(reverse("docs")),
+            "redoc": request.build_absolute_uri(reverse("redoc")),
             "schema": request.build_absolute_uri(reverse("schema")),
             "health": {"liveness": "/healthz", "readiness": "/readyz"},
         }
@@ -104,6 +109,11 @@ urlpatterns = [
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="docs/redoc.html", **DOCS),
+        name="redoc",
+    ),
     path("api/asyncapi/", AsyncApiView.as_view(**DOCS), name="asyncapi"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
