@@ -1,12 +1,16 @@
 """The API's documentation pages load nothing from outside the service: Swagger UI and ReDoc
 come from its own static files (drf-spectacular-sidecar), collected as the image collects them
-and served by WhiteNoise, so the docs work offline and in a cluster that reaches nothing."""
+and served by WhiteNoise, so the docs work offline and in a cluster that reaches nothing. And
+the README tells an operator what the service offers them."""
 
 import re
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+
+from gateway_django import health
+from tests.support import ROOT
 
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -34,3 +38,17 @@ def test_the_docs_pages_use_only_the_services_own_static_files(collected, page):
         served = b"".join(response.streaming_content)
         assert served and served == (collected / url.removeprefix("/static/")).read_bytes()
     assert client.get("/api/schema/").status_code == 200
+
+
+def test_the_readme_tells_an_operator_what_to_find():
+    readme = (ROOT / "README.md").read_text()
+    for needle in (
+        "manage.py createsuperuser",
+        "DJANGO_SUPERUSER_EMAIL",
+        "var/flower-credentials",
+        "FLOWER_BASIC_AUTH",
+        "/api/redoc/",
+    ):
+        assert needle in readme, needle
+    for check in health.CHECKS:  # every check /readyz makes, as it names it
+        assert f'"{check}"' in readme, check
