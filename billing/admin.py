@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from billing.models import Account, LedgerEntry
+from kernel.admin import ReadOnlyAdmin
 
 
 class LedgerEntryInline(admin.TabularInline):
@@ -16,22 +17,14 @@ class LedgerEntryInline(admin.TabularInline):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdmin):
     list_display = ("user_id", "balance", "created_at", "updated_at")
     search_fields = ("=user_id", "=id")
-    readonly_fields = ("id", "user_id", "balance", "created_at", "updated_at")
     inlines = (LedgerEntryInline,)
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "amount", "balance_after", "account", "reference")
     list_filter = ("kind",)
     search_fields = ("=id", "=reference", "=account__user_id")
-    readonly_fields = [f.name for f in LedgerEntry._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False

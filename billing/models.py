@@ -59,6 +59,7 @@ class LedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name_plural = "ledger entries"
         ordering = ("-created_at",)
         constraints = [
             models.UniqueConstraint(

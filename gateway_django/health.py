@@ -1,33 +1,70 @@
-"""Probes: liveness says the process answers; readiness says PostgreSQL and Redis answer too."""
+"""Probes: liveness says the process answers; readiness says every service it needs answers
+too: PostgreSQL, the broker, the Redis of the reply channel and the Redis of the cache."""
 
 from collections.abc import Callable
 
+import redis
 from celery import current_app
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+
+from kernel.web.errors import error_body
 
 
-@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _broker() -> None:
+    with current_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+
+
+def _ping(*urls: str) -> None:
+    for url in urls:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+
+def _reply_redis() -> None:
+    """Where the gateway's worker wakes the requests that wait for an answer."""
+    _ping(settings.REPLY_REDIS_URL)
+
+
+def _cache_redis() -> None:
+    """The throttles' counters: every server the cache is configured with."""
+    cache = settings.CACHES["default"]
+    if cache["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
+        return
+    location = cache["LOCATION"]
+    _ping(*(location.split(",") if isinstance(location, str) else location))
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": _database,
+    "broker": _broker,
+    "reply_redis": _reply_redis,
+    "cache_redis": _cache_redis,
+}
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
     checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    try:
-        with current_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1)
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"error: {type(exc).__name__}"
+    for name, check in CHECKS.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", **checks}, status=200 if ready else 503
@@ -50,4 +87,12 @@ class ProbeMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = PROBES.get(request.path_info)
-        return probe(request) if probe is not None else self.get_response(request)
+        if probe is None:
+            return self.get_response(request)
+        if request.method not in ("GET", "HEAD"):
+            response = JsonResponse(
+                error_body("method_not_allowed", "Method not allowed."), status=405
+            )
+            response["Allow"] = "GET, HEAD"
+            return response
+        return probe(request)

@@ -5,10 +5,15 @@ The probes, /healthz and /readyz, are answered before routing (gateway_django.he
 from uuid import UUID
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
-from django.urls import path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path, reverse
+from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -69,9 +74,26 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     return admin.site.login(request)
 
 
+@require_safe
+def index(request: HttpRequest) -> JsonResponse:
+    """What answers here, and where its API is described."""
+    return JsonResponse(
+        {
+            "service": "order-platform",
+            "description": "The order platform's API: register, log in, deposit, order; "
+            "users, billing, orders and notifications answer through events.",
+            "docs": request.build_absolute_uri(reverse("docs")),
+            "redoc": request.build_absolute_uri(reverse("redoc")),
+            "schema": request.build_absolute_uri(reverse("schema")),
+            "health": {"liveness": "/healthz", "readiness": "/readyz"},
+        }
+    )
+
+
 DOCS = {"authentication_classes": [SessionAuthentication], "permission_classes": [DocsAccess]}
 
 urlpatterns = [
+    path("", index, name="index"),
     path("register/", RegisterApi.as_view(), name="register"),
     path("register/<uuid:operation_id>/", RegistrationStatusApi.as_view(), name="register-status"),
     path("login/", LoginApi.as_view(), name="login"),
@@ -87,6 +109,11 @@ urlpatterns = [
     path(".well-known/jwks.json", JwksApi.as_view(), name="jwks"),
     path("api/schema/", SpectacularAPIView.as_view(**DOCS), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **DOCS), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="docs/redoc.html", **DOCS),
+        name="redoc",
+    ),
     path("api/asyncapi/", AsyncApiView.as_view(**DOCS), name="asyncapi"),
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from kernel.admin import ReadOnlyAdmin
 from orders.models import Order, OrderStep
 
 
@@ -15,13 +16,9 @@ class OrderStepInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = ("id", "user_id", "price", "status", "reason", "created_at", "updated_at")
     list_filter = ("status", "reason")
     search_fields = ("=id", "=user_id", "description")
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Order._meta.fields]
     inlines = (OrderStepInline,)
-
-    def has_add_permission(self, request) -> bool:
-        return False

@@ -8,11 +8,25 @@ export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-gateway_django.settings.
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p var
 
+# A staff user made at start (DJANGO_SUPERUSER_USERNAME) joins the system like any user: it
+# needs an email address, and a password to log in with.
+if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ] \
+  && { [ -z "${DJANGO_SUPERUSER_EMAIL:-}" ] || [ -z "${DJANGO_SUPERUSER_PASSWORD:-}" ]; }; then
+  echo "DJANGO_SUPERUSER_USERNAME is set: set DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD too." >&2
+  exit 2
+fi
+
 python scripts/preflight.py
 python manage.py migrate --noinput -v 0
 python manage.py collectstatic --noinput -v 0
 if [ -n "${DJANGO_SUPERUSER_USERNAME:-}" ]; then
-  python manage.py createsuperuser --noinput 2>/dev/null || true
+  # Made on the first start; on the next ones the name is taken, which is no error.
+  if ! made=$(python manage.py createsuperuser --noinput 2>&1); then
+    case $made in
+      *"already taken"*) ;;
+      *) echo "$made" >&2; exit 1 ;;
+    esac
+  fi
 fi
 
 # Flower shows every task's arguments: it always asks for credentials. Without

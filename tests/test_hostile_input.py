@@ -4,12 +4,14 @@ error shape, and nothing is written or published."""
 import uuid
 
 import pytest
+from django.urls import path
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from billing.models import LedgerEntry
 from billing.tests.factories import AccountFactory
 from gateway.models import OrderRequest
+from gateway_django import urls
 from kernel.messaging.models import OutboxEvent
 from orders.models import Order
 from orders.tests.factories import OrderFactory
@@ -191,12 +193,6 @@ def test_a_forged_token_is_401():
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     assert_error_shape(client.post("/transaction/", {"amount": "1.00"}, format="json"), 401)
     assert_nothing_happened()
-
-
-def test_unknown_path_is_json_404():
-    response = APIClient().get("/no-such-thing/")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
 
 
 @pytest.fixture
@@ -502,6 +498,25 @@ HOSTILE = [
     ),
     ("me: no token", "anonymous", "get", "/me/", None, {}, 401),
     ("me: token in the query string", "anonymous", "get", "/me/?token=ACCESS", None, {}, 401),
+    # outside the API's views: Django's own answers, in the same shape
+    ("unknown path", "anonymous", "get", "/no-such-thing/", None, {}, 404),
+    ("unknown path: POST", "user", "post", "/no-such-thing/", {"price": "5.00"}, {}, 404),
+    ("unknown path: body over the size limit", "anonymous", "post", "/nothing/", HUGE, {}, 413),
+    ("register: POST without the slash", "anonymous", "post", "/register", {}, {}, 404),
+    ("order: POST without the slash", "user", "post", "/order", {"price": "5.00"}, {}, 404),
+    ("root: DELETE", "anonymous", "delete", "/", None, {}, 405),
+    ("liveness: POST", "anonymous", "post", "/healthz", None, {}, 405),
+    ("readiness: PUT", "anonymous", "put", "/readyz", None, {}, 405),
+    ("login: GET", "anonymous", "get", "/login/", None, {}, 405),
+    (
+        "another host",
+        "anonymous",
+        "get",
+        "/me/",
+        None,
+        {"HTTP_HOST": "evil.example"},
+        400,
+    ),
 ]
 
 
@@ -531,3 +546,56 @@ def test_hostile_requests_are_refused_and_change_nothing(
 
 def test_the_table_is_broad():
     assert len(HOSTILE) + len(REGISTER_CASES) + len(DEPOSIT_CASES) >= 40
+
+
+def _boom(request):
+    raise RuntimeError("a bug")
+
+
+# The API's routes and one view that fails, for the server-error case below.
+urlpatterns = [path("boom/", _boom), *urls.urlpatterns]
+handler400, handler404, handler500 = urls.handler400, urls.handler404, urls.handler500
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "DEBUG"])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "expected", "code"),
+    [
+        ("get", "/no-such-thing/", None, 404, "not_found"),
+        ("post", "/register", {}, 404, "not_found"),
+        ("delete", "/", None, 405, "method_not_allowed"),
+        ("post", "/healthz", None, 405, "method_not_allowed"),
+        ("post", "/nothing/", {"x": HUGE}, 413, "too_large"),
+        ("get", "/boom/", None, 500, "server_error"),
+    ],
+)
+def test_errors_outside_the_api_views_are_json_with_or_without_debug(
+    settings, debug, method, path, body, expected, code
+):
+    """DEBUG (the local settings) turns Django's 404 and 500 into HTML pages: not here."""
+    settings.DEBUG = debug
+    settings.ROOT_URLCONF = __name__
+    client = APIClient(raise_request_exception=False)
+    response = getattr(client, method)(path, body, format="json" if body else None)
+    assert_error_shape(response, expected)
+    assert response.json()["error"]["code"] == code
+    if expected == 405:
+        assert "GET" in response["Allow"]
+    assert b"<html" not in response.content.lower()
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "DEBUG"])
+def test_a_missing_slash_is_added_by_a_redirect_for_get_only(settings, debug):
+    settings.DEBUG = debug
+    response = APIClient().get("/me")
+    assert response.status_code == 301 and response["Location"] == "/me/"
+    assert response.content == b""
+
+
+def test_the_root_says_what_the_service_is_and_links_the_docs():
+    response = APIClient().get("/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["service"] == "order-platform" and body["description"]
+    assert body["docs"] == "http://testserver/api/docs/"
+    assert APIClient().get(body["docs"]).status_code == 200

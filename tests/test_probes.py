@@ -34,12 +34,46 @@ def test_liveness_answers_a_pod_ip_host_and_a_process_without_free_database_slot
             semaphore.release()
 
 
+READY = {
+    "status": "ok",
+    "database": "ok",
+    "broker": "ok",
+    "reply_redis": "ok",
+    "cache_redis": "ok",
+}
+# Nothing listens on port 1 of this host: a connection there is refused at once.
+UNREACHABLE = "redis://127.0.0.1:1/0"
+
+
 @pytest.mark.django_db
 @override_settings(ALLOWED_HOSTS=["arch.homework"])
-def test_readiness_checks_the_database_and_the_broker_whatever_the_host():
+def test_readiness_checks_every_dependency_whatever_the_host():
     response = Client(HTTP_HOST="10.1.2.3:8000").get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+    assert response.json() == READY
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("check", "changes"),
+    [
+        ("reply_redis", {"REPLY_REDIS_URL": UNREACHABLE}),
+        (
+            "cache_redis",
+            {"CACHES": {"default": {**settings.CACHES["default"], "LOCATION": UNREACHABLE}}},
+        ),
+    ],
+)
+def test_readiness_fails_when_a_redis_it_needs_is_unreachable(check, changes):
+    with override_settings(**changes):
+        response = Client().get("/readyz")
+        assert Client().get("/healthz").status_code == 200  # liveness needs none of them
+    assert response.status_code == 503
+    assert response.json() == {
+        **READY,
+        "status": "unavailable",
+        check: "error: ConnectionError",
+    }
 
 
 def test_a_heartbeat_is_fresh_until_its_max_age(tmp_path):

@@ -144,3 +144,25 @@ def test_make_run_restarts_a_killed_process_and_ctrl_c_stops_all(tmp_path):
         _drop_database(database)
         shutil.rmtree(ROOT / "var" / f"stack-{port}", ignore_errors=True)
         print((tmp_path / "stack.log").read_text()[-2000:])
+
+
+def test_make_run_refuses_a_staff_user_it_could_not_make(tmp_path):
+    """DJANGO_SUPERUSER_USERNAME without an email address (or a password) is said, not skipped:
+    such a user could not join the system, nor log in."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DJANGO_SUPERUSER_EMAIL", "DJANGO_SUPERUSER_PASSWORD")
+    }
+    env |= {"DJANGO_SUPERUSER_USERNAME": "root", "WEB_BIND": f"127.0.0.1:{_free_port()}"}
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "run.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "DJANGO_SUPERUSER_EMAIL" in result.stderr

@@ -35,6 +35,7 @@ from users.tests.factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLIC = {
+    ("get", "/"),
     ("post", "/register/"),
     ("get", "/register/{id}/"),
     ("post", "/login/"),

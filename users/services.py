@@ -1,6 +1,7 @@
 import logging
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from contracts.catalog import RegistrationRejected, UserCreated, UserDeactivated
@@ -48,6 +49,22 @@ def user_register(
         logger.info("registration %s rejected: %s", user_id, reason)
         publish(RegistrationRejected(user_id=user_id, reason=reason))
         return None
+    _announce(user=user)
+    return user
+
+
+@transaction.atomic
+def user_add(*, user: User) -> User:
+    """Save a user made by staff (the admin's Add user, ``createsuperuser``) and announce it as
+    a registration does: billing opens its account, notifications learns where to write."""
+    if not user.email:
+        raise ValidationError("A user needs an email address to join the system.")
+    user.save()
+    _announce(user=user)
+    return user
+
+
+def _announce(*, user: User) -> None:
     publish(
         UserCreated(
             user_id=user.id,
@@ -57,7 +74,6 @@ def user_register(
             last_name=user.last_name,
         )
     )
-    return user
 
 
 @transaction.atomic

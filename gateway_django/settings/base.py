@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc, served with the other static files
     "contracts",
     "kernel.messaging",
     *DOMAINS,
@@ -42,13 +43,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
+    "kernel.web.middleware.JsonErrorsMiddleware",  # every other error in the one JSON shape
     "kernel.web.middleware.BodySizeLimitMiddleware",
     "kernel.web.middleware.DatabaseSlotsMiddleware",
     "kernel.web.middleware.DatabaseFaultMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "kernel.web.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -62,7 +64,7 @@ WSGI_APPLICATION = "gateway_django.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "gateway_django" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -183,6 +185,11 @@ SPECTACULAR_SETTINGS = {
     "that collaborate through events.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The docs' pages load their scripts from this service, not from a CDN: they work offline
+    # and in a cluster that reaches nothing outside.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

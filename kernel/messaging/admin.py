@@ -7,13 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from kernel.admin import ReadOnlyAdmin
 from kernel.messaging.events import redacted
 from kernel.messaging.models import DeadLetter, InboxEvent, OutboxEvent
 from kernel.messaging.tasks import replay
 
 
 @admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
+class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = (
         "type",
         "id",
@@ -31,23 +32,16 @@ class OutboxEventAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
     @admin.display(description="envelope")
     def envelope_shown(self, row: OutboxEvent) -> str:
         return _pretty(row.envelope)
 
 
 @admin.register(InboxEvent)
-class InboxEventAdmin(admin.ModelAdmin):
+class InboxEventAdmin(ReadOnlyAdmin):
     list_display = ("consumer", "event_type", "event_id", "received_at", "deliveries")
     list_filter = ("consumer", "event_type")
     search_fields = ("=event_id",)
-    readonly_fields = [f.name for f in InboxEvent._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
 
 class DeadLetterStateFilter(admin.SimpleListFilter):
@@ -79,7 +73,7 @@ class DeadLetterStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeadLetter)
-class DeadLetterAdmin(admin.ModelAdmin):
+class DeadLetterAdmin(ReadOnlyAdmin):
     list_display = (
         "consumer",
         "event_type",
@@ -96,9 +90,6 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "message_shown"
     ]
     actions = ("replay_selected",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
     @admin.display(description="message")
     def message_shown(self, letter: DeadLetter) -> str:

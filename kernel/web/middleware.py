@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 
 from kernel.messaging.context import message_context
 from kernel.web.errors import error_body
@@ -29,6 +30,57 @@ class CorrelationIdMiddleware:
             response = self.get_response(request)
         response[HEADER] = str(correlation)
         return response
+
+
+# What a page Django or a plain view made for an error says, in the API's error shape.
+_ERRORS = {
+    400: ("bad_request", "Bad request."),
+    403: ("permission_denied", "You do not have permission to perform this action."),
+    404: ("not_found", "No such resource."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("too_large", "The body is too large."),
+    500: ("server_error", "Internal error."),
+}
+
+
+class JsonErrorsMiddleware:
+    """Every error is answered in the one JSON shape, whatever made it.
+
+    The API's views and the URL configuration's handlers already answer JSON; this catches the
+    rest: Django's debug pages (DEBUG turns handler404 and handler500 into HTML pages with the
+    traceback, which stays in the log), a plain view's empty 405, a CSRF refusal, a refused
+    Host header. Next to first in the chain: only the probes, which answer JSON themselves, come
+    before it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            return response
+        code, message = _ERRORS.get(
+            response.status_code, ("error", "The request could not be answered.")
+        )
+        answer = JsonResponse(error_body(code, message), status=response.status_code)
+        for header in ("Allow", "Retry-After", HEADER):
+            if header in response:
+                answer[header] = response[header]
+        return answer
+
+
+class CommonMiddleware(DjangoCommonMiddleware):
+    """Django's, adding the missing slash by a redirect to GET and HEAD only.
+
+    A redirected POST arrives as a GET on most clients (and DEBUG makes it a 500): any other
+    method on a path without its slash is answered 404, like any unknown path.
+    """
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        return request.method in ("GET", "HEAD") and super().should_redirect_with_slash(request)
 
 
 class BodySizeLimitMiddleware:
