@@ -33,9 +33,11 @@ RUNS = ("Job", "Deployment")  # the migrations first: they are a hook before eve
 UNITS = {"Ki": "k", "Mi": "m", "Gi": "g"}
 
 
-def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+def render(values: dict[str, Any], *, namespace: str | None = None) -> list[dict[str, Any]]:
+    """The chart's manifests for ``values``, as Helm would install them (also for the tests)."""
+    extra = {"namespace": namespace} if namespace else {}
     with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(values=values, name=RELEASE, is_install=True)
+        rendered = chart.render(values=values, name=RELEASE, is_install=True, **extra)
     return [
         doc
         for path, text in sorted(rendered.items())

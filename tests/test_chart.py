@@ -18,6 +18,8 @@ import pytest
 import yaml
 from django.conf import settings
 
+from scripts.chart_containers import render
+
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "order-platform"
 RELEASE = "order-platform"
@@ -65,15 +67,7 @@ def values_of(variant: str) -> dict[str, Any]:
 
 
 def render_values(values: dict[str, Any]) -> list[dict[str, Any]]:
-    with helm.Chart.load(CHART) as chart:
-        rendered = chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    return [
-        doc
-        for path, text in sorted(rendered.items())
-        if path.endswith(".yaml")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
+    return render(values, namespace=NAMESPACE)
 
 
 @functools.cache
