@@ -85,6 +85,7 @@ class History:
     started: float = field(default_factory=time.monotonic)
     calls: list[Call] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    buyers: dict[str, Customer] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> float:
@@ -262,7 +263,7 @@ def run(
     """The random mix and the faults, for ``seconds``; returns the history."""
     rng = random.Random(seed)
     buyers = [[customer(APIClient()) for _ in range(users)] for _ in range(clients)]
-    history = History(seed)
+    history = History(seed, buyers={b.username: b for group in buyers for b in group})
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -281,7 +282,6 @@ def run(
         stop.set()
         for thread in threads:
             thread.join()
-    history.buyers = {b.username: b for group in buyers for b in group}  # type: ignore[attr-defined]
     return history
 
 
@@ -308,7 +308,7 @@ def check(history: History) -> list[Violation]:
     from users.models import User
 
     found: list[Violation] = []
-    buyers: dict[str, Customer] = history.buyers  # type: ignore[attr-defined]
+    buyers = history.buyers
     by_user: dict[str, list[Call]] = defaultdict(list)
     for call in history.calls:
         by_user[call.user].append(call)
@@ -471,7 +471,7 @@ def _final(buyer: Customer, call: Call) -> dict | None:
 
 def accepted_settled(history: History) -> bool:
     """Every request answered 202 has its final outcome readable by now."""
-    buyers: dict[str, Customer] = history.buyers  # type: ignore[attr-defined]
+    buyers = history.buyers
     anonymous = APIClient()
     for call in history.calls:
         if call.status == 202 and call.method == "POST":

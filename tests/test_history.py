@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests import history as hist
+from tests.flows import customer
 from tests.invariants import assert_invariants, quiesce
 from tests.support import eventually
 
@@ -50,3 +51,17 @@ def test_history_under_random_faults(seed, request, workers, redis_server, setti
             print(line)
     assert not violations, f"{len(violations)} violations; reproduce: {reproduce}"
     print(f"outcomes {outcomes}; checked in {time.monotonic() - began:.0f}s")
+
+
+def test_the_checker_shows_a_violation_with_its_seed_and_the_calls_that_show_it(api):
+    buyer = customer(api)
+    history = hist.History(seed=42, buyers={buyer.username: buyer})
+    read = hist.Call(
+        0, 0, buyer.username, "balance", "GET", "/account/", None, None, 0.1, 0.2, 200,
+        {"balance": "999.00"},
+    )  # fmt: skip
+    history.calls.append(read)
+    violations = hist.check(history)
+    assert [v.what for v in violations] == [f"{buyer.username}: balance read 999.00 unexplained"]
+    shown = violations[0].show(history)
+    assert "seed 42" in shown and str(read) in shown
