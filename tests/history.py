@@ -443,12 +443,9 @@ def _same_outcome(answered: str, now: str) -> bool:
 
 
 def _outcome_url(call: Call) -> str:
-    """Where the client reads the outcome of its 202: /operation/{id}/, or for a registration
-    (no account, so no token yet) /register/{id}/, its Location."""
-    url = _path(call.answer["operation"])
-    if call.op == "register":
-        return url.replace("/operation/", "/register/", 1)
-    return url
+    """Where the client reads the outcome of its 202: the ``operation`` of the answer
+    (/operation/{id}/, or a registration's /register/{id}/, since it has no token yet)."""
+    return _path(call.answer["operation"])
 
 
 def _final_operation(client: APIClient, url: str) -> dict | None:
