@@ -9,7 +9,7 @@ LOCKED := $(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(LOCKED)
 BENCH_STAMP := $(VENV)/.installed-bench-$(LOCKED)
 
-.PHONY: install lock run test lint format newman e2e containers bench
+.PHONY: install lock run test lint format newman e2e containers bench check-history
 
 $(STAMP): pyproject.toml uv.lock
 	@echo "install: the locked Python packages (uv.lock) into $(VENV)/"
@@ -34,6 +34,9 @@ run: install  ## the whole stack locally
 test: install  ## the test suite (ruff, import contracts, pytest with real workers)
 	$(VENV)/bin/ruff check .
 	scripts/test.sh
+
+check-history: install  ## the history checker, longer: make check-history ARGS="--seconds 600 --seed N"
+	$(VENV)/bin/python scripts/check_history.py $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

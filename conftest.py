@@ -19,6 +19,12 @@ from rest_framework.test import APIClient
 from tests.support import ROOT, database_url, eventually
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("history", "the history checker (tests/test_history.py)")
+    group.addoption("--history-seconds", type=float, help="traffic and faults per seed")
+    group.addoption("--history-seed", type=int, help="run this seed only")
+
+
 class RedisServer:
     """The tests' own Redis server (it keeps nothing on disk), which a test may restart."""
 

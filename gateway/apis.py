@@ -135,7 +135,8 @@ class RegisterApi(APIView):
         with transaction.atomic():
             send(REGISTER, request=request, event=event, user_id=None)
         status_url = reverse("register-status", args=[correlation_of(request)])
-        return answer(REGISTER, request=request, location=status_url)
+        # No account yet, so no token for /operation/: the status URL is where it reads its outcome.
+        return answer(REGISTER, request=request, location=status_url, operation=status_url)
 
 
 class DepositApi(APIView):

@@ -82,13 +82,16 @@ def answer(
     request: Request,
     pending: dict[str, Any] | None = None,
     location: str | None = None,
+    operation: str | None = None,
 ) -> Response:
     """Wait to be woken with the answer event of this request and turn it into the response."""
     correlation_id = correlation_of(request)
     with database_released():
         envelope = replies.wait(correlation_id=correlation_id, types=set(op.answers))
     if envelope is None:
-        return accepted(request, correlation_id, pending=pending, location=location)
+        return accepted(
+            request, correlation_id, pending=pending, location=location, operation=operation
+        )
     code, body = op.render(envelope)
     return Response(body, status=code)
 
@@ -119,8 +122,13 @@ def accepted(
     *,
     pending: dict[str, Any] | None = None,
     location: str | None = None,
+    operation: str | None = None,
 ) -> Response:
-    operation_url = request.build_absolute_uri(reverse("operation-detail", args=[correlation_id]))
+    """A 202: where the outcome will be (``Location``), and ``operation``, where the client reads
+    it: /operation/{id}/ unless the request has a status URL of its own (a registration)."""
+    operation_url = request.build_absolute_uri(
+        operation or reverse("operation-detail", args=[correlation_id])
+    )
     url = request.build_absolute_uri(location) if location else operation_url
     body = {"status": "pending", **(pending or {}), "operation": operation_url}
     return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import jwt
 import pytest
@@ -466,3 +467,16 @@ def test_the_broker_never_carries_a_password_a_token_or_a_card_number(api):
             if isinstance(v, str) and not k.endswith("_id") and k != "password_hash"
         ]
         assert not any(looks_like_card_number(text) for text in texts), envelope
+
+
+@pytest.mark.django_db
+def test_a_late_registration_points_its_client_where_it_can_read_the_outcome(settings):
+    settings.GATEWAY_REPLY_TIMEOUT = 0.01  # nothing is sent (no commit): the answer is a 202
+    body = {"username": "late", "email": "late@example.com", "password": "correct-horse-9x!"}
+    response = APIClient().post("/register/", {**body, "first_name": "Ada"}, format="json")
+    assert response.status_code == 202, response.content
+    operation = urlparse(response.json()["operation"]).path
+    assert operation == urlparse(response["Location"]).path
+    assert operation.startswith("/register/")
+    read = APIClient().get(operation)  # anonymous: no account yet, so no token
+    assert read.status_code == 200 and read.json()["status"] == "pending"
