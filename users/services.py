@@ -54,6 +54,7 @@ def user_register(
 
 
 @transaction.atomic
+@transaction.atomic
 def user_add(*, user: User) -> User:
     """Save a user made by staff (the admin's Add user, ``createsuperuser``) and announce it as
     a registration does: billing opens its account, notifications learns where to write."""
