@@ -6,7 +6,16 @@ from notifications.models import Contact, Notification
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "kind", "email", "subject", "status", "attempts", "sent_at")
+    list_display = (
+        "created_at",
+        "kind",
+        "email",
+        "subject",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "sent_at",
+    )
     list_filter = ("kind", "status")
     search_fields = ("email", "=user_id", "=reference")
 

@@ -44,6 +44,9 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the last send was tried: a failed letter untouched for longer than its retrying
+    # task's longest wait has lost that task, and beat's sweep takes it back.
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -51,7 +54,15 @@ class Notification(models.Model):
                 fields=["kind", "reference"], name="one_email_per_kind_and_reference"
             ),
         ]
-        indexes = [models.Index(fields=["user_id", "-created_at"], name="notification_user_idx")]
+        indexes = [
+            models.Index(fields=["user_id", "-created_at"], name="notification_user_idx"),
+            # The sweep's every-minute look at letters not sent yet, without reading the sent.
+            models.Index(
+                fields=["created_at"],
+                condition=~models.Q(status="sent"),
+                name="notification_unsent_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.email}"

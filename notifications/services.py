@@ -24,7 +24,8 @@ change, sent after commit, a beat sweep for what was left):
   send fails when the mail server does, and the broker is then the way to retry soon with backoff;
   the sweep is only for a letter whose worker died, or whose retry the broker could not take.
 - The outbox's sweep compares what was sent with what consumers applied; a mail server
-  acknowledges nothing later, so a letter's sweep only looks for letters still pending.
+  acknowledges nothing later, so a letter's sweep only looks for letters nothing is sending: still
+  pending, or failed and left by their retrying task.
 
 What is the same mechanism is Django's ``transaction.on_commit`` and a beat entry, which both
 use directly; a kernel helper around them would be one line that hides the differences above.
@@ -39,6 +40,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from notifications import letters
@@ -47,8 +49,11 @@ from notifications.models import Contact, Notification
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "notifications.send"
-# The first retry of a failed send; the task's own backoff spaces the next ones.
+# The first retry of a failed send; the task's own backoff spaces the next ones, up to
+# RETRY_BACKOFF_MAX seconds apart, RETRIES times; after that the letter stays failed.
 RETRY_AFTER = 2
+RETRY_BACKOFF_MAX = 300
+RETRIES = 10
 
 
 def contact_record(*, user_id: UUID, username: str, email: str, first_name: str = "") -> Contact:
@@ -179,7 +184,7 @@ def notification_send(*, notification_id: UUID | str) -> Notification | None:
     a letter sent already, or being sent by someone else right now, is skipped (None), so it is
     never sent twice. Whoever holds the row answers for it: a failed send counts the attempt,
     keeps the error, leaves the status as it was (pending is the sweep's, failed the retrying
-    task's) and raises, for the caller to retry or hand on.
+    task's until it has been silent too long) and raises, for the caller to retry or hand on.
     """
     with transaction.atomic():
         notification = (
@@ -193,17 +198,18 @@ def notification_send(*, notification_id: UUID | str) -> Notification | None:
         if notification is None:
             return None  # sent already, being sent, or gone
         notification.attempts += 1
+        notification.last_attempt_at = timezone.now()
         try:
             _email(notification)
         except Exception as exc:
             failure = exc
             notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            notification.save(update_fields=["attempts", "last_error"])
+            notification.save(update_fields=["attempts", "last_attempt_at", "last_error"])
         else:
             failure = None
             notification.status = Notification.Status.SENT
             notification.sent_at = timezone.now()
-            notification.save(update_fields=["status", "attempts", "sent_at"])
+            notification.save(update_fields=["status", "attempts", "last_attempt_at", "sent_at"])
     # Raised once the failure is committed: raised inside the block, it would roll it back.
     if failure is not None:
         raise failure
@@ -220,24 +226,40 @@ def _email(notification: Notification) -> None:
     )
 
 
+def stale_letters(*, older_than: float) -> QuerySet[Notification]:
+    """Letters nothing is sending, oldest first: pending ``older_than`` seconds after they were
+    stored, or failed with retries to spare and untried for longer than the retrying task ever
+    waits (plus the same grace)."""
+    now = timezone.now()
+    left_pending = Q(
+        status=Notification.Status.PENDING, created_at__lte=now - timedelta(seconds=older_than)
+    )
+    task_lost = Q(
+        status=Notification.Status.FAILED,
+        attempts__lte=RETRIES,  # the first send and fewer than RETRIES retries
+        last_attempt_at__lte=now - timedelta(seconds=RETRY_BACKOFF_MAX + older_than),
+    )
+    # The exclusion is the condition of the partial index the sweep reads.
+    return (
+        Notification.objects.exclude(status=Notification.Status.SENT)
+        .filter(left_pending | task_lost)
+        .order_by("created_at")
+    )
+
+
 def notifications_resend_stale(*, older_than: float | None = None, batch: int = 100) -> int:
-    """Deliver the letters still pending long after they were stored; returns how many were sent.
+    """Deliver the letters nothing else will send; returns how many were sent.
 
     A letter is sent right after the commit that stored it, and a failed send is handed to a
     retrying task; but a worker killed between that commit and the send, or a broker that could
-    not take the retry task, leaves it pending with nothing to send it. Beat runs this every
-    minute. A letter that fails here is handed to the retrying task like any other (or, with
-    the broker still down, stays pending for the next round).
+    not take the retry task, leaves it pending with nothing to send it; and a retry task can be
+    lost after it was taken (a broker restarted with nothing kept on disk), which leaves the
+    letter failed with retries to spare and untouched for longer than the task ever waits.
+    Beat runs this every minute. A letter that fails here is handed to the retrying task like
+    any other (or, with the broker still down, stays as it was for the next round).
     """
     after = settings.NOTIFICATION_STALE_AFTER if older_than is None else older_than
-    stale = list(
-        Notification.objects.filter(
-            status=Notification.Status.PENDING,
-            created_at__lte=timezone.now() - timedelta(seconds=after),
-        )
-        .order_by("created_at")
-        .values_list("id", flat=True)[:batch]
-    )
+    stale = list(stale_letters(older_than=after).values_list("id", flat=True)[:batch])
     sent = sum(notification_deliver(notification_id) for notification_id in stale)
     if stale:
         logger.warning("sent %d of %d letters left pending", sent, len(stale))

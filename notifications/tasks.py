@@ -1,19 +1,25 @@
 from celery import shared_task
 
-from notifications.services import SEND_TASK, notification_send, notifications_resend_stale
+from notifications.services import (
+    RETRIES,
+    RETRY_BACKOFF_MAX,
+    SEND_TASK,
+    notification_send,
+    notifications_resend_stale,
+)
 
 
-# Retries a letter whose send failed: up to 10 times, with exponential backoff (from 2 s, at
-# most 5 min apart, jittered). Each failure is counted on the letter with its error; one still
-# failing after the last retry stays failed, and the admin shows why.
+# Retries a letter whose send failed: up to RETRIES times, with exponential backoff (from 2 s,
+# at most RETRY_BACKOFF_MAX apart, jittered). Each failure is counted on the letter with its
+# error; one still failing after the last retry stays failed, and the admin shows why.
 @shared_task(
     name=SEND_TASK,
     queue="notifications",
     acks_late=True,
     autoretry_for=(Exception,),
     retry_backoff=2,
-    retry_backoff_max=300,
-    max_retries=10,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    max_retries=RETRIES,
 )
 def send_notification(notification_id: str) -> None:
     notification_send(notification_id=notification_id)

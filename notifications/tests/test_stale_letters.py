@@ -16,7 +16,15 @@ from notifications.services import notification_send, notifications_resend_stale
 pytestmark = pytest.mark.django_db
 
 
-def letter(*, age: float, status: str = Notification.Status.PENDING) -> Notification:
+def letter(
+    *,
+    age: float,
+    status: str = Notification.Status.PENDING,
+    attempts: int = 0,
+    last_attempt: float | None = None,
+) -> Notification:
+    """A stored letter, made ``age`` seconds ago, last tried ``last_attempt`` seconds ago."""
+    now = timezone.now()
     notification = Notification.objects.create(
         user_id=uuid4(),
         kind=Notification.Kind.ORDER_CONFIRMED,
@@ -25,10 +33,10 @@ def letter(*, age: float, status: str = Notification.Status.PENDING) -> Notifica
         subject="Your order is confirmed",
         body="Hello Ada",
         status=status,
+        attempts=attempts,
+        last_attempt_at=None if last_attempt is None else now - timedelta(seconds=last_attempt),
     )
-    Notification.objects.filter(pk=notification.pk).update(
-        created_at=timezone.now() - timedelta(seconds=age)
-    )
+    Notification.objects.filter(pk=notification.pk).update(created_at=now - timedelta(seconds=age))
     return notification
 
 
@@ -46,10 +54,38 @@ def test_a_letter_left_pending_is_sent_once(mailoutbox):
 
 def test_a_fresh_letter_and_a_failed_one_are_left_to_their_own_senders(mailoutbox):
     letter(age=5)  # its inline send is under way
-    letter(age=600, status=Notification.Status.FAILED)  # its retrying task has it
+    # Its retrying task tried a minute ago, and waits at most RETRY_BACKOFF_MAX between tries.
+    letter(age=600, status=Notification.Status.FAILED, attempts=4, last_attempt=60)
 
     assert notifications_resend_stale(older_than=120) == 0
     assert mailoutbox == []
+
+
+def test_a_failed_letter_whose_retrying_task_was_lost_is_sent_by_the_sweep(mailoutbox):
+    # Silent for longer than the task's longest wait plus the sweep's grace: the broker lost it.
+    silent = services.RETRY_BACKOFF_MAX + 120 + 1
+    lost = letter(age=3600, status=Notification.Status.FAILED, attempts=3, last_attempt=silent)
+    given_up = letter(
+        age=3600,
+        status=Notification.Status.FAILED,
+        attempts=services.RETRIES + 1,  # the first send and every retry failed
+        last_attempt=silent,
+    )
+
+    assert notifications_resend_stale(older_than=120) == 1
+
+    lost.refresh_from_db()
+    given_up.refresh_from_db()
+    assert lost.status == Notification.Status.SENT and lost.attempts == 4
+    assert given_up.status == Notification.Status.FAILED  # left for the admin to show why
+    assert [m.to for m in mailoutbox] == [["ada@example.com"]]
+
+
+def test_the_sweep_reads_the_unsent_letters_through_their_index():
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # the test table is too small to tell
+    plan = services.stale_letters(older_than=120).values("id")[:100].explain()
+    assert "notification_unsent_idx" in plan
 
 
 def test_a_letter_is_delivered_after_the_commit_that_stores_it(mailoutbox):
