@@ -13,7 +13,10 @@ from contracts.domains import DOMAINS
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A .env file is for a checkout; an image or a pod is configured by its environment alone, and
+# must not warn on every start that the file is missing.
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 # The secrets of local development and of the tests: published in this repository, so no
