@@ -3,11 +3,12 @@
 import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 from celery.beat import PersistentScheduler
 from django.conf import settings
 
 from kernel.messaging import heartbeat
+from kernel.telemetry import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
 
@@ -56,3 +57,16 @@ class HeartbeatScheduler(PersistentScheduler):
         if settings.HEARTBEAT_FILE:
             heartbeat.touch(settings.HEARTBEAT_FILE)
         return super().tick(*args, **kwargs)
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """A worker's metrics on METRICS_PORT: its pool's processes, added up (kernel/telemetry)."""
+    metrics.serve()
+
+
+@signals.beat_init.connect
+def serve_beat_metrics(**kwargs: Any) -> None:
+    """Beat's metrics on METRICS_PORT, with the gauges read from the database and the broker
+    when scraped: one process in the system computes them, so no series is counted twice."""
+    metrics.serve(scrape_time=True)
