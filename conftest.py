@@ -129,15 +129,17 @@ class Workers:
         """Start these processes; ``concurrency=1`` makes a worker apply its queue in order."""
         for name in names:
             log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
-            metrics_dir = self.logdir / f"metrics-{name}"
-            metrics_dir.mkdir(exist_ok=True)
-            for stale in metrics_dir.glob("*.db"):  # a restarted worker starts from zero
-                stale.unlink()
             self.metrics_ports.setdefault(name, free_port())
+            metrics = {"METRICS_PORT": str(self.metrics_ports[name])}
+            if name != "beat":  # a worker's pool processes add up their files, as deployed
+                metrics_dir = self.logdir / f"metrics-{name}"
+                metrics_dir.mkdir(exist_ok=True)
+                for stale in metrics_dir.glob("*.db"):  # a restarted worker starts from zero
+                    stale.unlink()
+                metrics["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
             env = {
                 **self.env,
-                "METRICS_PORT": str(self.metrics_ports[name]),
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                **metrics,
                 **extra_env,
                 "DATABASE_URL": f"{self.env['DATABASE_URL']}?application_name=worker-{name}",
             }
