@@ -41,7 +41,9 @@ fi
 bind=${WEB_BIND:-127.0.0.1:8000}
 # The workers' and beat's metrics ports, one each from here up (scripts/supervisord_conf.py):
 # 9100 beside an API on 8000, and as far from it for a stack on another port.
-export METRICS_PORT=${METRICS_PORT:-$((9100 + ${bind##*:} - 8000))}
+metrics_port=$((9100 + ${bind##*:} - 8000))
+{ [ "$metrics_port" -ge 1024 ] && [ "$metrics_port" -le 65500 ]; } || metrics_port=9100
+export METRICS_PORT=${METRICS_PORT:-$metrics_port}
 # supervisord's configuration, socket and pid file: one directory per stack (per API port).
 stack=var/stack-${bind##*:}
 cat <<TXT

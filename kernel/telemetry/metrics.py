@@ -138,7 +138,7 @@ def serve(*, scrape_time: bool = False) -> None:
         served.register(ScrapeTimeCollectors())
     try:
         start_http_server(port, addr=settings.METRICS_ADDRESS, registry=served)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         # The process's work matters more than its metrics: it goes on without them.
         logger.error("metrics: cannot listen on %s:%s (%s)", settings.METRICS_ADDRESS, port, exc)
         return
