@@ -8,7 +8,6 @@ from celery.beat import PersistentScheduler
 from django.conf import settings
 
 from kernel.messaging import heartbeat
-from kernel.telemetry import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
 
@@ -62,6 +61,8 @@ class HeartbeatScheduler(PersistentScheduler):
 @signals.worker_ready.connect
 def serve_worker_metrics(**kwargs: Any) -> None:
     """A worker's metrics on METRICS_PORT: its pool's processes, added up (kernel/telemetry)."""
+    from kernel.telemetry import metrics  # see serve_beat_metrics
+
     metrics.serve()
 
 
@@ -69,4 +70,9 @@ def serve_worker_metrics(**kwargs: Any) -> None:
 def serve_beat_metrics(**kwargs: Any) -> None:
     """Beat's metrics on METRICS_PORT, with the gauges read from the database and the broker
     when scraped: one process in the system computes them, so no series is counted twice."""
+    # Imported here, not with this module: gunicorn's master imports this package before gevent
+    # patches threading in each API process, and django.db imported then would make one
+    # connection store shared by every greenlet of the process.
+    from kernel.telemetry import metrics
+
     metrics.serve(scrape_time=True)
