@@ -3,6 +3,7 @@ database of their own, started once per session as separate processes (as in pro
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,8 @@ class Workers:
         self.env = env
         self.logdir = logdir
         self.procs: dict[str, subprocess.Popen] = {}
+        # Each process's metrics endpoint, as a pod's would be scraped (kernel/telemetry).
+        self.metrics_ports: dict[str, int] = {}
 
     def _command(self, name: str, concurrency: int) -> list[str]:
         if name == "beat":
@@ -126,8 +129,17 @@ class Workers:
         """Start these processes; ``concurrency=1`` makes a worker apply its queue in order."""
         for name in names:
             log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - kept open by the child
+            self.metrics_ports.setdefault(name, free_port())
+            metrics = {"METRICS_PORT": str(self.metrics_ports[name])}
+            if name != "beat":  # a worker's pool processes add up their files, as deployed
+                metrics_dir = self.logdir / f"metrics-{name}"
+                metrics_dir.mkdir(exist_ok=True)
+                for stale in metrics_dir.glob("*.db"):  # a restarted worker starts from zero
+                    stale.unlink()
+                metrics["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
             env = {
                 **self.env,
+                **metrics,
                 **extra_env,
                 "DATABASE_URL": f"{self.env['DATABASE_URL']}?application_name=worker-{name}",
             }
@@ -178,6 +190,12 @@ class Workers:
 
     def stop_all(self) -> None:
         self.stop(*list(self.procs))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

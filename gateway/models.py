@@ -20,7 +20,15 @@ class Operation(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["created_at"], name="operation_created_idx")]
+        indexes = [
+            models.Index(fields=["created_at"], name="operation_created_idx"),
+            # The open ones, counted by the metrics (gateway/metrics.py): few at any time.
+            models.Index(
+                fields=["created_at"],
+                name="operation_open_idx",
+                condition=Q(settled_at__isnull=True),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.correlation_id}"

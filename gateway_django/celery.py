@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from celery import Celery, bootsteps
+from celery import Celery, bootsteps, signals
 from celery.beat import PersistentScheduler
 from django.conf import settings
 
@@ -56,3 +56,23 @@ class HeartbeatScheduler(PersistentScheduler):
         if settings.HEARTBEAT_FILE:
             heartbeat.touch(settings.HEARTBEAT_FILE)
         return super().tick(*args, **kwargs)
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """A worker's metrics on METRICS_PORT: its pool's processes, added up (kernel/telemetry)."""
+    from kernel.telemetry import metrics  # see serve_beat_metrics
+
+    metrics.serve()
+
+
+@signals.beat_init.connect
+def serve_beat_metrics(**kwargs: Any) -> None:
+    """Beat's metrics on METRICS_PORT, with the gauges read from the database and the broker
+    when scraped: one process in the system computes them, so no series is counted twice."""
+    # Imported here, not with this module: gunicorn's master imports this package before gevent
+    # patches threading in each API process, and django.db imported then would make one
+    # connection store shared by every greenlet of the process.
+    from kernel.telemetry import metrics
+
+    metrics.serve(scrape_time=True)

@@ -25,3 +25,11 @@ def post_fork(server, worker) -> None:
     from psycogreen.gevent import patch_psycopg
 
     patch_psycopg()
+
+
+def child_exit(server, worker) -> None:
+    # A process that is gone no longer counts in the live gauges of /metrics (kernel/telemetry).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -21,6 +21,7 @@ from contracts.catalog import (
 from kernel.messaging.context import message_context
 from kernel.messaging.events import CATALOG, Envelope
 from kernel.messaging.outbox import publish
+from orders import metrics
 from orders.models import TRANSITIONS, Order, OrderStep
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ def order_move(order: Order, *, to: str, **fields: object) -> bool:
     order.status = to
     for name, value in fields.items():
         setattr(order, name, value)
+    metrics.order_moved(to, str(fields.get("reason", "")))
     return True
 
 
@@ -128,6 +130,7 @@ def order_debit_completed(*, order_id: UUID, envelope: Envelope) -> None:
         steps.extend(publish(OrderConfirmed(**_outcome_fields(order))))
     elif order.status == Status.REJECTED:
         logger.warning("late debit for rejected order %s: refunding", order.id)
+        metrics.late_debit()
         steps.extend(
             publish(RefundRequested(order_id=order.id, user_id=order.user_id, reason="late_debit"))
         )
@@ -174,7 +177,9 @@ def order_refund_completed(*, order_id: UUID, amount: Decimal, envelope: Envelop
     if order.status == Status.CANCELLING:
         order_move(order, to=Status.CANCELLED, refunded=amount)
         steps.extend(publish(OrderCancelled(**_outcome_fields(order), refunded=amount)))
+        metrics.refund_completed("cancelled")
     else:
+        metrics.refund_completed("late_debit")
         Order.objects.filter(pk=order.pk).update(refunded=amount, updated_at=timezone.now())
     _record(order, *steps)
 

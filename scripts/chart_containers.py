@@ -68,7 +68,7 @@ def environment(container: dict[str, Any], data: dict[str, dict[str, str]]) -> d
             value = data[ref["name"]][ref["key"]]
         env[item["name"]] = value
     # The containers share the machine's network here: they listen on its loopback only.
-    for name in ("WEB_BIND", "FLOWER_ADDRESS"):
+    for name in ("WEB_BIND", "FLOWER_ADDRESS", "METRICS_ADDRESS"):
         if name in env:
             env[name] = env[name].replace("0.0.0.0", "127.0.0.1")
     return env
@@ -178,6 +178,10 @@ def values_for(
         },
         "web": {"containerPort": web_port},
         "flower": {"containerPort": flower_port},
+        # One network for all: every worker's metrics port would be the same one. The API's
+        # /metrics is still served.
+        "worker": {"metrics": {"enabled": False, "port": 9100}},
+        "beat": {"metrics": {"enabled": False, "port": 9100}},
     }
 
 

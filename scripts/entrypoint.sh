@@ -2,9 +2,12 @@
 # The one way each process of the system starts, locally (Procfile) and in the image (its
 # command; the Helm chart's containers): scripts/entrypoint.sh ROLE [ARGS...]
 #
-#   web                   the API: gunicorn on gevent (gateway_django/gunicorn.py), WEB_BIND
-#   worker QUEUE          the Celery worker of one domain queue (settings.DOMAIN_QUEUES)
-#   beat                  the periodic tasks; exactly one must run
+#   web                   the API: gunicorn on gevent (gateway_django/gunicorn.py), WEB_BIND;
+#                         its metrics at /metrics
+#   worker QUEUE          the Celery worker of one domain queue (settings.DOMAIN_QUEUES); its
+#                         metrics on METRICS_PORT
+#   beat                  the periodic tasks; exactly one must run; its metrics, with the
+#                         database's and the queues' gauges, on METRICS_PORT
 #   flower                task monitoring, always behind FLOWER_BASIC_AUTH
 #   migrate               apply the database migrations
 #   wait-for-migrations   wait until no migration is left to apply (an init container)
@@ -18,16 +21,31 @@ cd "$(dirname "$0")/.."
 role=${1:-web}
 [ $# -gt 0 ] && shift
 
+# The API's and a worker's processes keep their metrics in files that whoever serves /metrics
+# adds up (kernel/telemetry/metrics.py): PROMETHEUS_MULTIPROC_DIR, emptied at start, since the
+# values of a run before (a restarted container keeps /tmp) must not count; else a new one.
+multiprocess_metrics() {
+  if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    rm -f "$PROMETHEUS_MULTIPROC_DIR"/*.db
+  else
+    PROMETHEUS_MULTIPROC_DIR=$(mktemp -d "${TMPDIR:-/tmp}/order-platform-metrics.XXXXXX")
+  fi
+  export PROMETHEUS_MULTIPROC_DIR
+}
+
 case $role in
 web)
   # An API process uses at most WEB_DATABASE_SLOTS connections at once and keeps them in its
   # pool between requests (kernel/web/postgres), so none is kept per request.
   export DATABASE_CONN_MAX_AGE=0 DATABASE_POOL_SIZE="${WEB_DATABASE_SLOTS:-24}"
+  multiprocess_metrics
   exec gunicorn gateway_django.wsgi --config python:gateway_django.gunicorn "$@"
   ;;
 worker)
   queue=${1:?usage: entrypoint.sh worker QUEUE}
   shift
+  multiprocess_metrics
   exec celery -A gateway_django worker -Q "$queue" -n "$queue@%h" \
     --pool "${WORKER_POOL:-prefork}" --concurrency "${WORKER_CONCURRENCY:-2}" \
     -l "${CELERY_LOG_LEVEL:-INFO}" --without-gossip --without-mingle "$@"

@@ -39,6 +39,11 @@ if [ -z "${FLOWER_BASIC_AUTH:-}" ]; then
 fi
 
 bind=${WEB_BIND:-127.0.0.1:8000}
+# The workers' and beat's metrics ports, one each from here up (scripts/supervisord_conf.py):
+# 9100 beside an API on 8000, and as far from it for a stack on another port.
+metrics_port=$((9100 + ${bind##*:} - 8000))
+{ [ "$metrics_port" -ge 1024 ] && [ "$metrics_port" -le 65500 ]; } || metrics_port=9100
+export METRICS_PORT=${METRICS_PORT:-$metrics_port}
 # supervisord's configuration, socket and pid file: one directory per stack (per API port).
 stack=var/stack-${bind##*:}
 cat <<TXT
@@ -47,6 +52,7 @@ Stack starting:
   Admin     http://$bind/admin/    (create a staff user: .venv/bin/python manage.py createsuperuser)
   Flower    http://127.0.0.1:${FLOWER_PORT:-5555}/   (credentials in var/flower-credentials or FLOWER_BASIC_AUTH)
   Health    http://$bind/readyz
+  Metrics   http://$bind/metrics (the API), http://127.0.0.1:$METRICS_PORT/metrics and up (workers, beat)
   Processes .venv/bin/supervisorctl -c $stack/supervisord.conf status   (restart stack:billing, …)
 TXT
 python scripts/supervisord_conf.py Procfile "$stack"

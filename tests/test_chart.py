@@ -36,6 +36,8 @@ CUSTOM_RESOURCES: dict[tuple[str, str], list[str]] = {
     ("keda.sh/v1alpha1", "ScaledObject"): ["spec.scaleTargetRef.name", "spec.triggers"],
     ("keda.sh/v1alpha1", "TriggerAuthentication"): ["spec.secretTargetRef"],
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ["spec.selector", "spec.endpoints"],
+    ("monitoring.coreos.com/v1", "PodMonitor"): ["spec.selector", "spec.podMetricsEndpoints"],
+    ("monitoring.coreos.com/v1", "PrometheusRule"): ["spec.groups"],
     ("networking.istio.io/v1beta1", "Gateway"): ["spec.selector", "spec.servers"],
     ("networking.istio.io/v1beta1", "VirtualService"): ["spec.hosts", "spec.http"],
     ("security.istio.io/v1beta1", "RequestAuthentication"): ["spec.selector", "spec.jwtRules"],
@@ -55,6 +57,9 @@ CHART_MANAGED = {
     "FLOWER_ADDRESS",
     "FLOWER_PORT",
     "FLOWER_BASIC_AUTH",
+    "METRICS_PORT",
+    "METRICS_ADDRESS",
+    "PROMETHEUS_MULTIPROC_DIR",
 }
 each_variant = pytest.mark.parametrize("variant", list(VARIANTS))
 
@@ -336,7 +341,12 @@ def test_the_edge(variant):
         assert others == (
             [{"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "keda"}}}] if keda else []
         )
-    assert "ingress" not in policies[f"{RELEASE}-internal"]["spec"]
+    # Workers and beat: their metrics port, to Prometheus's namespaces, and nothing else.
+    (scrape,) = policies[f"{RELEASE}-internal"]["spec"]["ingress"]
+    assert scrape["ports"] == [{"port": 9100, "protocol": "TCP"}]
+    assert [p["namespaceSelector"]["matchLabels"][NAMESPACE_LABEL] for p in scrape["from"]] == [
+        "monitoring"
+    ]
     ingresses = {doc["metadata"]["name"]: doc for doc in manifests(variant, "Ingress")}
     assert f"{RELEASE}-flower" not in ingresses  # Flower is not exposed by default
     if variant == "edge":
@@ -360,6 +370,49 @@ def test_the_edge(variant):
         assert rule["host"] == "arch.homework"
         hosts = named(variant, "ConfigMap", f"{RELEASE}-config")["data"]["DJANGO_ALLOWED_HOSTS"]
         assert "arch.homework" in hosts.split(",")
+
+
+@each_variant
+def test_every_process_has_its_metrics_scraped(variant):
+    beat = named(variant, "Deployment", f"{RELEASE}-beat")
+    scraped = {**worker_deployments(variant), "beat": beat}
+    for name, doc in scraped.items():
+        (container,) = doc["spec"]["template"]["spec"]["containers"]
+        assert container["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["METRICS_PORT"] == "9100" and env["METRICS_ADDRESS"] == "0.0.0.0", name
+        # A worker's pool processes add up their files; beat is one process.
+        assert (env.get("PROMETHEUS_MULTIPROC_DIR") or "").startswith("/tmp/") is (name != "beat")
+    if variant != "edge":
+        for doc in [*scraped.values(), named(variant, "Deployment", f"{RELEASE}-web")]:
+            annotations = doc["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/scrape"] == "true", doc["metadata"]["name"]
+        return
+    (monitor,) = manifests(variant, "PodMonitor")
+    (selected,) = monitor["spec"]["selector"]["matchExpressions"]
+    assert sorted(selected["values"]) == sorted(component(doc) for doc in scraped.values())
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    (endpoint,) = named(variant, "ServiceMonitor", f"{RELEASE}-web")["spec"]["endpoints"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["authorization"]["credentials"]["key"] == "METRICS_TOKEN"
+    # The alerts and the dashboard are the repository's files, as they are.
+    (rule,) = manifests(variant, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    dashboard = named(variant, "ConfigMap", f"{RELEASE}-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["data"]["order-platform.json"] == (
+        (CHART / "files" / "order-platform-dashboard.json").read_text()
+    )
+
+
+def test_the_api_metrics_token_is_made_at_install():
+    """The API's port is also the Ingress's: /metrics wants a token, random unless given."""
+    env = secret_data(manifests("default"))[f"{RELEASE}-secret"]
+    again = secret_data(render_values({}))[f"{RELEASE}-secret"]
+    assert len(env["METRICS_TOKEN"]) >= 32 and env["METRICS_TOKEN"] != again["METRICS_TOKEN"]
+    given = render_values({"secret": {"env": {"METRICS_TOKEN": "t" * 40}}})
+    assert secret_data(given)[f"{RELEASE}-secret"]["METRICS_TOKEN"] == "t" * 40
 
 
 def test_the_dockerfile_passes_hadolint():
@@ -417,8 +470,13 @@ def test_skaffold_builds_the_image_the_chart_runs():
         {"flower": {"enabled": False}, "networkPolicy": {"enabled": False}},
         {"migrate": {"useHelmHooks": False}, "ingress": {"enabled": False}},
         {"flower": {"ingress": {"enabled": True}}, "web": {"metrics": {"enabled": True}}},
+        {
+            "worker": {"metrics": {"enabled": False, "port": 9100}},
+            "beat": {"metrics": {"enabled": False, "port": 9100}},
+            "observability": {"serviceMonitor": {"enabled": True, "interval": "30s"}},
+        },
     ],
-    ids=["no flower, no policies", "no hooks", "flower ingress, API metrics"],
+    ids=["no flower, no policies", "no hooks", "flower ingress, API metrics", "no process metrics"],
 )
 def test_the_switches_render_valid_manifests(toggles):
     docs = render_values(toggles)
@@ -432,6 +490,10 @@ def test_the_switches_render_valid_manifests(toggles):
         assert all(
             "annotations" not in doc["metadata"] for doc in docs if doc["kind"] == "ConfigMap"
         )
+    if toggles.get("worker", {}).get("metrics", {}).get("enabled") is False:
+        assert "PodMonitor" not in kinds
+        (internal,) = [d for d in docs if d["metadata"]["name"] == f"{RELEASE}-internal"]
+        assert "ingress" not in internal["spec"]
     if toggles.get("flower", {}).get("enabled") is False:
         assert not any("flower" in doc["metadata"]["name"] for doc in docs)
         assert "NetworkPolicy" not in kinds

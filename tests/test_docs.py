@@ -48,6 +48,9 @@ def test_the_readme_tells_an_operator_what_to_find():
         "var/flower-credentials",
         "FLOWER_BASIC_AUTH",
         "/api/redoc/",
+        "GET /metrics",
+        "METRICS_PORT",
+        "METRICS_TOKEN",
     ):
         assert needle in readme, needle
     for check in health.CHECKS:  # every check /readyz makes, as it names it

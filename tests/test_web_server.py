@@ -294,3 +294,18 @@ def test_orders_while_the_api_database_sessions_are_terminated_are_never_500(liv
     report = saga_report("API database sessions terminated under load")
     # A 503 after the order was written leaves it placed (its key would replay it).
     assert codes[201] + codes[202] <= sum(report["outcomes"].values()) <= len(answers)
+
+
+def test_the_gunicorn_master_imports_no_database_code():
+    """Gunicorn's master imports the config, and so this package and its Celery app, before each
+    API process patches threading for gevent. django.db imported then makes the store of
+    connections a real thread's, shared by every greenlet: each request would take another's."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, gateway_django.gunicorn; print(*sorted(sys.modules))"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [name for name in imported if name.startswith("django.db")]

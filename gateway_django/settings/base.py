@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
+    "kernel.telemetry.http.MetricsMiddleware",  # /metrics likewise; times the rest by route
     "kernel.web.middleware.JsonErrorsMiddleware",  # every other error in the one JSON shape
     "kernel.web.middleware.BodySizeLimitMiddleware",
     "kernel.web.middleware.DatabaseSlotsMiddleware",
@@ -345,6 +346,16 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="orders@example.com")
 # A worker or beat touches this file while its loop runs (kernel/heartbeat.py); empty: no file.
 HEARTBEAT_FILE = env("HEARTBEAT_FILE", default="")
 CELERY_BEAT_SCHEDULER = "gateway_django.celery:HeartbeatScheduler"
+
+# --- Metrics ----------------------------------------------------------------------------------
+# Prometheus metrics (kernel/telemetry): the API at /metrics, a worker or beat on METRICS_PORT
+# (0: no endpoint). Off, nothing is counted and /metrics is not served.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_PORT = env.int("METRICS_PORT", default=0)
+METRICS_ADDRESS = env("METRICS_ADDRESS", default="127.0.0.1")
+# When set, the API's /metrics answers only a request with "Authorization: Bearer <token>":
+# the API's port is also the one the Ingress publishes.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

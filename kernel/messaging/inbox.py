@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from kernel.messaging.context import message_context
 from kernel.messaging.events import CATALOG, Envelope, Event
 from kernel.messaging.models import DeadLetter, DeliveryFailure, InboxEvent
+from kernel.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def dead_letter(
     envelope = message if isinstance(message, dict) else {}
     event_id = envelope.get("id") if _is_uuid(envelope.get("id")) else None
     logger.error("dead letter for %s (%s): %s", consumer, reason, error)
+    metrics.dead_lettered(consumer, event_type_of(message), reason)
     return DeadLetter.objects.create(
         consumer=consumer,
         event_id=event_id,
@@ -172,6 +174,12 @@ def failure_record(consumer: str, message: Any, *, attempt: int, error: str) -> 
         )
     except Exception:
         logger.warning("could not record the failure of %s on %s", consumer, envelope.get("id"))
+
+
+def event_type_of(message: Any) -> str:
+    """A message's event type as a metric's label: a type of the catalog, else "unknown"."""
+    event_type = message.get("type") if isinstance(message, dict) else None
+    return event_type if event_type in CATALOG else "unknown"
 
 
 def _is_uuid(value: Any) -> bool:

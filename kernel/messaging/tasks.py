@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from kernel.messaging import inbox, outbox
 from kernel.messaging.models import DeadLetter
+from kernel.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,9 @@ def deliver(self: Task, consumer: str, message: Any) -> str:
             )
             return "dead-letter"
         logger.warning("%s failed on attempt %d (%s); retrying", consumer, attempts, exc)
+        metrics.retried(consumer, inbox.event_type_of(message))
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    metrics.delivered(consumer, message, applied=applied)
     return "applied" if applied else "duplicate"
 
 

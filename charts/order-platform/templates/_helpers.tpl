@@ -160,3 +160,27 @@ prometheus.io/port: {{ .port | quote }}
 prometheus.io/path: {{ .path | quote }}
 {{- end }}
 {{- end }}
+
+{{/* The metrics endpoint of a worker or beat container: its env and its port.
+     (dict "ctx" $ "metrics" .Values.worker.metrics "multiprocess" true) */}}
+{{- define "order-platform.metricsEnv" -}}
+{{- if .metrics.enabled }}
+- name: METRICS_PORT
+  value: {{ .metrics.port | quote }}
+- name: METRICS_ADDRESS
+  value: "0.0.0.0"
+{{- if .multiprocess }}
+- name: PROMETHEUS_MULTIPROC_DIR
+  value: /tmp/metrics
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "order-platform.metricsPort" -}}
+{{- if .enabled }}
+ports:
+  - name: metrics
+    containerPort: {{ .port }}
+    protocol: TCP
+{{- end }}
+{{- end }}

@@ -1,0 +1,1 @@
+"""What every process tells the operator about itself: metrics (``metrics``)."""
