@@ -5,7 +5,7 @@
 #   web                   the API: gunicorn on gevent (gateway_django/gunicorn.py), WEB_BIND
 #   worker QUEUE          the Celery worker of one domain queue (settings.DOMAIN_QUEUES)
 #   beat                  the periodic tasks; exactly one must run
-#   flower                task monitoring, always behind FLOWER_BASIC_AUTH
+#   flower                task monitoring, always behind FLOWER_BASIC_AUTH (gateway_django/flower.py)
 #   migrate               apply the database migrations
 #   wait-for-migrations   wait until no migration is left to apply (an init container)
 #   healthcheck           exit 0 if this container's process is alive: the heartbeat file's
@@ -37,7 +37,7 @@ beat)
     --schedule "${BEAT_SCHEDULE_FILE:-var/celerybeat-schedule}" "$@"
   ;;
 flower)
-  exec celery -A gateway_django flower \
+  exec celery -A gateway_django.flower flower \
     --address="${FLOWER_ADDRESS:-127.0.0.1}" --port="${FLOWER_PORT:-5555}" "$@"
   ;;
 migrate)

@@ -1,0 +1,122 @@
+"""Flower as the operator uses it, started the one way every deployment starts it
+(``scripts/entrypoint.sh flower``) against the session's Redis and workers: its Broker tab and
+API know the broker and list the domain queues; its task list shows the deliveries, while beat's
+housekeeping (the relay every second here) runs on and stays out of it."""
+
+import os
+import re
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+
+from gateway_django.celery import app
+from tests.flows import customer, deposit, order
+from tests.support import eventually
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = ("operator", "flower-test-pass")
+HOUSEKEEPING = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def flower(live) -> Iterator[str]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "FLOWER_BASIC_AUTH": ":".join(AUTH),
+        "FLOWER_PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        ["scripts/entrypoint.sh", "flower"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        eventually(lambda: _answers(url), timeout=60, what="flower to start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        # Flower switched the workers' task events on (as it does by default); the rest of the
+        # session runs as production does without it.
+        app.control.disable_events()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "healthcheck", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_flowers_broker_tab_lists_the_domain_queues_with_their_lengths(flower):
+    lengths = requests.get(flower + "api/queues/length", auth=AUTH, timeout=10)
+
+    assert lengths.status_code == 200, lengths.text  # not "'redis' broker is not supported"
+    queues = {queue["name"]: queue["messages"] for queue in lengths.json()["active_queues"]}
+    assert set(settings.DOMAIN_QUEUES) <= set(queues)
+    assert all(isinstance(n, int) and n >= 0 for n in queues.values())
+    page = requests.get(flower + "broker", auth=AUTH, timeout=10)
+    assert page.status_code == 200
+    for queue in settings.DOMAIN_QUEUES:
+        assert f">{queue}<" in page.text, queue
+
+
+def _tasks(flower: str) -> list[str]:
+    answer = requests.get(flower + "api/tasks", auth=AUTH, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return [task["name"] for task in answer.json().values()]
+
+
+def test_flowers_task_list_shows_deliveries_and_not_housekeeping(flower, api, workers):
+    alice = customer(api)
+
+    def delivery_seen() -> bool:
+        # Flower asks the workers for task events every few seconds; from then on they come.
+        deposit(alice.client, "10.00")
+        return "kernel.deliver" in _tasks(flower)
+
+    eventually(delivery_seen, timeout=60, interval=1, what="Flower to see a delivery")
+    log = workers.logdir / "gateway.log"
+    seen = log.stat().st_size
+
+    # The relay runs every second here; wait until it has run with task events on.
+    def relayed_since() -> bool:
+        with log.open("rb") as lines:
+            lines.seek(seen)
+            return re.search(rb"kernel\.relay_outbox\[[^\]]+\] succeeded", lines.read()) is not None
+
+    eventually(relayed_since, timeout=30, what="the relay to run")
+    before = _tasks(flower).count("kernel.deliver")
+    order(alice.client, "10.00")
+    names = eventually(
+        lambda: (names := _tasks(flower)) and names.count("kernel.deliver") >= before + 5 and names,
+        what="Flower to see the saga's deliveries",
+    )  # the order's request, debit, answer, and its confirmation to notifications and gateway
+
+    assert not HOUSEKEEPING & set(names), sorted(set(names))
+
+
+def test_every_task_beat_runs_is_housekeeping_that_sends_no_task_events():
+    app.loader.import_default_modules()  # every app's tasks, as a worker loads them
+    assert "kernel.relay_outbox" in HOUSEKEEPING
+    for name in HOUSEKEEPING:
+        assert app.tasks[name].send_events is False, name
+    assert app.tasks["kernel.deliver"].send_events is True
