@@ -3,67 +3,17 @@
 API know the broker and list the domain queues; its task list shows the deliveries, while beat's
 housekeeping (the relay every second here) runs on and stays out of it."""
 
-import os
 import re
-import socket
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import requests
 from django.conf import settings
 
 from gateway_django.celery import app
 from tests.flows import customer, deposit, order
-from tests.support import eventually
+from tests.support import FLOWER_AUTH, eventually
 
-ROOT = Path(__file__).resolve().parent.parent
-AUTH = ("operator", "flower-test-pass")
+AUTH = FLOWER_AUTH
 HOUSEKEEPING = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def flower(live) -> Iterator[str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "FLOWER_BASIC_AUTH": ":".join(AUTH),
-        "FLOWER_PORT": str(port),
-    }
-    proc = subprocess.Popen(
-        ["scripts/entrypoint.sh", "flower"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        eventually(lambda: _answers(url), timeout=60, what="flower to start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        # Flower switched the workers' task events on (as it does by default); the rest of the
-        # session runs as production does without it.
-        app.control.disable_events()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url + "healthcheck", timeout=2).status_code == 200
-    except requests.ConnectionError:
-        return False
 
 
 def test_flowers_broker_tab_lists_the_domain_queues_with_their_lengths(flower):
