@@ -238,6 +238,9 @@ def flower(live: Workers) -> Iterator[str]:
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
         "FLOWER_PORT": str(port),
+        # As in development: Flower turns the workers' task events on (the test settings, like
+        # production's, leave them off).
+        "FLOWER_ENABLE_EVENTS": "true",
     }
     proc = subprocess.Popen(
         ["scripts/entrypoint.sh", "flower"],

@@ -3,14 +3,17 @@
 API know the broker and list the domain queues; its task list shows the deliveries, while beat's
 housekeeping (the relay every second here) runs on and stays out of it."""
 
+import os
 import re
+import subprocess
+import sys
 
 import requests
 from django.conf import settings
 
 from gateway_django.celery import app
 from tests.flows import customer, deposit, order
-from tests.support import FLOWER_AUTH, eventually
+from tests.support import FLOWER_AUTH, ROOT, eventually
 
 AUTH = FLOWER_AUTH
 HOUSEKEEPING = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
@@ -70,3 +73,23 @@ def test_every_task_beat_runs_is_housekeeping_that_sends_no_task_events():
     for name in HOUSEKEEPING:
         assert app.tasks[name].send_events is False, name
     assert app.tasks["kernel.deliver"].send_events is True
+
+
+def test_flower_asks_for_task_events_only_where_the_settings_send_them():
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_ENABLE_EVENTS"}
+    asks = {}
+    for module in ("gateway_django.settings.test", "gateway_django.settings.local"):
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os, gateway_django.flower; print(os.environ['FLOWER_ENABLE_EVENTS'])",
+            ],
+            env=env | {"DJANGO_SETTINGS_MODULE": module},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        asks[module.rsplit(".", 1)[1]] = shown.stdout.strip()
+    assert asks == {"test": "false", "local": "true"}  # production: as test, off
