@@ -17,7 +17,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tests.support import ROOT, database_url, eventually
+from tests.support import FLOWER_AUTH, ROOT, database_url, eventually
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -237,3 +237,53 @@ def live(workers: Workers, transactional_db: None) -> Iterator[Workers]:
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def flower(live: Workers) -> Iterator[str]:
+    """Flower, started as every deployment starts it, on the session's Redis: its URL, behind
+    FLOWER_AUTH."""
+    import socket
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+        "FLOWER_PORT": str(port),
+        # As in development: Flower turns the workers' task events on (the test settings, like
+        # production's, leave them off).
+        "FLOWER_ENABLE_EVENTS": "true",
+    }
+    proc = subprocess.Popen(
+        ["scripts/entrypoint.sh", "flower"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+
+    def answers() -> bool:
+        try:
+            return requests.get(url + "healthcheck", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        eventually(answers, timeout=60, what="flower to start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        # Flower switched the workers' task events on, as it does by default; the rest of the
+        # session runs as production does without it.
+        from gateway_django.celery import app
+
+        app.control.disable_events()

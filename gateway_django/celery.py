@@ -52,6 +52,12 @@ class HeartbeatScheduler(PersistentScheduler):
     """Beat's scheduler, touching HEARTBEAT_FILE on every turn of beat's loop (every few seconds:
     the shortest period in CELERY_BEAT_SCHEDULE bounds the sleep between turns)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Beat sends nothing but housekeeping, which stays out of Flower's task list
+        # (kernel.messaging.tasks.housekeeping): no "task sent" event for it either.
+        self.app.conf.task_send_sent_event = False
+
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if settings.HEARTBEAT_FILE:
             heartbeat.touch(settings.HEARTBEAT_FILE)

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from kernel.messaging.tasks import housekeeping
 from notifications.services import (
     RETRIES,
     RETRY_BACKOFF_MAX,
@@ -25,6 +26,6 @@ def send_notification(notification_id: str) -> None:
     notification_send(notification_id=notification_id)
 
 
-@shared_task(name="notifications.resend_stale", acks_late=True)
+@housekeeping("notifications.resend_stale")
 def resend_stale() -> int:
     return notifications_resend_stale()

@@ -158,13 +158,42 @@ def order_cancel(*, order_id: UUID, user_id: UUID, envelope: Envelope) -> None:
     if order is None:
         publish(OrderCancelRejected(order_id=order_id, user_id=user_id, reason="not_found"))
         return
-    if order_move(order, to=Status.CANCELLING):
-        answer = RefundRequested(order_id=order.id, user_id=order.user_id, reason="cancelled")
-    else:
-        answer = OrderCancelRejected(
-            order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
+    steps = _compensate(order)
+    if steps is None:
+        steps = publish(
+            OrderCancelRejected(
+                order_id=order.id, user_id=user_id, reason="not_cancellable", status=order.status
+            )
         )
-    _record(order, envelope, *publish(answer))
+    _record(order, envelope, *steps)
+
+
+class NotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"only a confirmed order can be cancelled; this one is {status}")
+        self.status = status
+
+
+@transaction.atomic
+def order_cancel_by_staff(*, order_id: UUID) -> Order:
+    """Staff cancel a confirmed order from the admin: the compensation a customer's cancel
+    starts, begun here by the domain that owns the order, so no request event travels to it.
+    The refund goes through billing like any other; the order is cancelled when it is booked.
+    Its own correlation id makes it a saga of its own, as a customer's cancel request is."""
+    order = Order.objects.locked().get(pk=order_id)
+    with message_context(correlation=uuid4()):
+        steps = _compensate(order)
+    if steps is None:
+        raise NotCancellable(order.status)
+    _record(order, *steps)
+    return order
+
+
+def _compensate(order: Order) -> list[Envelope] | None:
+    """A confirmed order moves to cancelling and asks billing for its refund; None otherwise."""
+    if not order_move(order, to=Status.CANCELLING):
+        return None
+    return publish(RefundRequested(order_id=order.id, user_id=order.user_id, reason="cancelled"))
 
 
 @transaction.atomic(savepoint=False)

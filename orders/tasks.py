@@ -1,8 +1,7 @@
-from celery import shared_task
-
+from kernel.messaging.tasks import housekeeping
 from orders.services import orders_expire
 
 
-@shared_task(name="orders.expire_pending", queue="orders", acks_late=True)
+@housekeeping("orders.expire_pending", queue="orders")
 def expire_pending() -> int:
     return orders_expire()

@@ -9,6 +9,7 @@
 #   beat                  the periodic tasks; exactly one must run; its metrics, with the
 #                         database's and the queues' gauges, on METRICS_PORT
 #   flower                task monitoring, always behind FLOWER_BASIC_AUTH
+#                         (gateway_django/flower.py)
 #   migrate               apply the database migrations
 #   wait-for-migrations   wait until no migration is left to apply (an init container)
 #   healthcheck           exit 0 if this container's process is alive: the heartbeat file's
@@ -55,7 +56,7 @@ beat)
     --schedule "${BEAT_SCHEDULE_FILE:-var/celerybeat-schedule}" "$@"
   ;;
 flower)
-  exec celery -A gateway_django flower \
+  exec celery -A gateway_django.flower flower \
     --address="${FLOWER_ADDRESS:-127.0.0.1}" --port="${FLOWER_PORT:-5555}" "$@"
   ;;
 migrate)

@@ -34,3 +34,7 @@ def database_url() -> str:
     if db.get("PASSWORD"):
         auth += ":" + quote(db["PASSWORD"])
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+# Flower's credentials in the tests that start it (conftest.py's flower fixture).
+FLOWER_AUTH = ("operator", "flower-test-pass")

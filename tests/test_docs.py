@@ -55,3 +55,14 @@ def test_the_readme_tells_an_operator_what_to_find():
         assert needle in readme, needle
     for check in health.CHECKS:  # every check /readyz makes, as it names it
         assert f'"{check}"' in readme, check
+
+
+def test_the_readmes_screenshots_are_committed_and_small():
+    readme = (ROOT / "README.md").read_text()
+    images = set(re.findall(r"\((docs/images/[\w.-]+\.png)\)", readme))
+    shown = ("admin-order-cancelled", "flower-broker", "api-docs")
+    assert {f"docs/images/{name}.png" for name in shown} <= images
+    for image in images:
+        path = ROOT / image
+        assert path.is_file(), image
+        assert path.stat().st_size < 200_000, image

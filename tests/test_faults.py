@@ -258,9 +258,10 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_replayable(api, admin
 
     # An operator repairs the data, then replays the message from the admin.
     Contact.objects.create(user_id=ghost.user_id, username=ghost.username, email=ghost.email)
-    response = admin_client.post(
-        "/admin/kernel/deadletter/", {"action": "replay_selected", "_selected_action": [letter.pk]}
-    )
+    replay = {"action": "replay_selected", "_selected_action": [letter.pk]}
+    asked = admin_client.post("/admin/kernel/deadletter/", replay)
+    assert asked.status_code == 200 and str(letter.event_id) in asked.content.decode()
+    response = admin_client.post("/admin/kernel/deadletter/", replay | {"confirmed": "yes"})
     assert response.status_code == 302
     eventually(
         lambda: Notification.objects.filter(reference=ghost_order["id"]).exists(),

@@ -248,8 +248,9 @@ CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
 CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Task events feed Flower's task list and cost about a quarter of a no-op task's worker time
-# (measured, docs/performance.md): on in development, off by default elsewhere
-# (`celery control enable_events` turns them on for a while).
+# (measured, docs/performance.md): on in development, off by default elsewhere, where Flower
+# does not turn them on either (gateway_django/flower.py); `celery control enable_events`
+# turns them on for a while.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
 CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
 # Celery's Django integration closes the database connection around every task unless told

@@ -2,9 +2,11 @@ import json
 from collections.abc import Iterator
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from kernel.admin import ReadOnlyAdmin
@@ -72,6 +74,19 @@ class DeadLetterStateFilter(admin.SimpleListFilter):
         return queryset.filter(closed_at__isnull=self.value() != "closed")
 
 
+class ReplayedFilter(admin.SimpleListFilter):
+    title = "replayed"
+    parameter_name = "replayed"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("yes", "Replayed"), ("no", "Not replayed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(replayed_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(DeadLetter)
 class DeadLetterAdmin(ReadOnlyAdmin):
     list_display = (
@@ -83,7 +98,7 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         "replayed_at",
         "closed_at",
     )
-    list_filter = (DeadLetterStateFilter, "consumer", "reason", "event_type")
+    list_filter = (DeadLetterStateFilter, ReplayedFilter, "consumer", "reason", "event_type")
     search_fields = ("=event_id",)
     exclude = ("message",)
     readonly_fields = [f.name for f in DeadLetter._meta.fields if f.name != "message"] + [
@@ -95,11 +110,37 @@ class DeadLetterAdmin(ReadOnlyAdmin):
     def message_shown(self, letter: DeadLetter) -> str:
         return _pretty(letter.message)
 
-    @admin.action(description="Replay the selected messages to their consumer")
-    def replay_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
-        for letter in queryset:
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # The model's change permission stands for "may act on dead letters": rows never change.
+        return request.user.has_perm("kernel.change_deadletter")
+
+    @admin.action(
+        description="Replay the selected messages to their consumer", permissions=["replay"]
+    )
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]):
+        """Asked first on a page listing what will be sent again, and to whom."""
+        letters = list(queryset.order_by("created_at"))
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/kernel/deadletter/replay_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Replay dead letters?",
+                    "opts": self.model._meta,
+                    "letters": letters,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        for letter in letters:
             replay(letter)
-        self.message_user(request, f"{queryset.count()} messages sent again.", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"{len(letters)} message(s) sent again to their consumer; a dead letter closes once "
+            "its consumer has applied the event.",
+            messages.SUCCESS,
+        )
+        return None
 
 
 def _pretty(message: object) -> str:

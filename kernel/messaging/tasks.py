@@ -1,6 +1,7 @@
 """The kernel's Celery tasks: delivery of events to a domain, the outbox relay, the purge."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -26,6 +27,15 @@ TRANSIENT = (
     redis.ConnectionError,
     redis.TimeoutError,
 )
+
+
+def housekeeping(name: str, **options: Any) -> Callable:
+    """A task beat runs every few seconds or hours (the relay, the sweeps, the expiries).
+
+    It sends no task events: Flower's task list shows the deliveries an operator looks for,
+    instead of a relay every few seconds burying them. Its failures are in its worker's log.
+    """
+    return shared_task(name=name, acks_late=True, send_events=False, **options)
 
 
 def backoff(retries: int) -> int:
@@ -75,12 +85,12 @@ def deliver(self: Task, consumer: str, message: Any) -> str:
     return "applied" if applied else "duplicate"
 
 
-@shared_task(name="kernel.relay_outbox", acks_late=True)
+@housekeeping("kernel.relay_outbox")
 def relay_outbox() -> dict[str, int]:
     return outbox.relay()
 
 
-@shared_task(name="kernel.purge_messages", acks_late=True)
+@housekeeping("kernel.purge_messages")
 def purge_messages() -> dict[str, int]:
     return {"outbox": outbox.purge(), "inbox": inbox.purge()}
 
