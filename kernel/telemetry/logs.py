@@ -39,14 +39,14 @@ _MASKS = [
         ),
         rf"\1${HIDDEN}",
     ),
-    # name=value, name: value, "name": "value" (quotes escaped or not).
+    # name=value, name: value, "name": "value" (quotes escaped or not; a quoted value whole).
     (
         re.compile(
-            r"(?i)((?:password\w*|passwd|secret\w*|\w*token|authorization|idempotency[_-]key|"
-            r"http_authorization|http_idempotency_key)\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-            r"(?!\[hidden\]|\[jwt\])[^\"'\s,;&}\\]+"
+            r"(?i)(password\w*|passwd|secret\w*|\w*token|authorization|idempotency[_-]key)"
+            r"(\\?[\"']?\s*[:=]\s*)(\\?[\"'])?"
+            r"(?(3)(?:(?!\\?[\"']).)*|[^\"'\s,;&}\\]+)"
         ),
-        rf"\1{HIDDEN}",
+        rf"\1\2\3{HIDDEN}",
     ),
     # Email addresses: the first letter and the domain.
     (
