@@ -30,7 +30,8 @@ WIRE = (
     f"Every message is one Celery task `{DELIVER_TASK}` (JSON serialisation, Celery's message "
     "protocol 2) whose positional arguments are `[consumer, envelope]`: `consumer` is the "
     "name of the queue's domain, `envelope` one JSON object holding the headers documented "
-    "here (`id`, `type`, `version`, `occurred_at`, `correlation_id`, `causation_id`) and the "
+    "here (`id`, `type`, `version`, `occurred_at`, `correlation_id`, `causation_id`, `trace`) "
+    "and the "
     "event's fields under `payload`. The publisher writes the envelope to its outbox in the "
     "transaction of the change it reports and sends one task per consuming domain after "
     "commit; a consumer applies each event once (its inbox) "
@@ -66,7 +67,9 @@ def _headers() -> dict[str, Any]:
     schema["description"] = (
         "The envelope of every event but its payload. `correlation_id` is the request's, "
         "carried by every event it leads to; `causation_id` names the event whose handler "
-        "published this one (null when a request did)."
+        "published this one (null when a request did); `trace` is the W3C trace context "
+        "(`traceparent`, `tracestate`) of the step that published it, so that its consumers' "
+        "spans join that trace (null when tracing is off)."
     )
     return schema
 

@@ -1,19 +1,36 @@
 """The one Celery app. Every process (API server, domain workers, beat, flower) loads it."""
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery, bootsteps, signals
+from celery.apps import worker as celery_worker
 from celery.beat import PersistentScheduler
 from django.conf import settings
 
 from kernel.messaging import heartbeat
+from kernel.telemetry import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_django.settings.local")
 
 app = Celery("gateway_django")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def setup_logging(loglevel: int | None = None, **kwargs: Any) -> None:
+    """Workers and beat log through settings.LOGGING, like the API: Celery configures nothing of
+    its own (a receiver of this signal replaces its setup), so every line has the one format.
+    The command's ``-l`` is the level of Celery's own loggers."""
+    logs.configure(settings.LOGGING)
+    if loglevel:
+        logging.getLogger("celery").setLevel(loglevel)
+    # What a task prints goes through the log too, as Celery does by default.
+    app.log.redirect_stdouts("WARNING")
+    if settings.LOG_FORMAT == "json":
+        celery_worker.safe_say = logs.say_json  # its shutdown notices, as JSON lines too
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):

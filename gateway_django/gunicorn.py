@@ -8,11 +8,23 @@ while it waits on PostgreSQL too (psycogreen), so one slow query does not stall 
 
 import os
 
+from kernel.telemetry import logs
+
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+# gunicorn's own lines (and the access log, when it goes to the output) in the format of every
+# other line; the master loads no Django, so the format is chosen as settings.LOG_FORMAT is.
+logconfig_dict = logs.config(
+    log_format=logs.default_format(),
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    loggers={
+        "gunicorn.error": {"level": "INFO", "propagate": True},
+        **({"gunicorn.access": {"level": "INFO", "propagate": True}} if accesslog == "-" else {}),
+    },
+)
 # Long enough for a request that waits the whole GATEWAY_REPLY_TIMEOUT, and then some.
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 20

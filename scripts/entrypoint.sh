@@ -16,6 +16,9 @@
 #                         age when HEARTBEAT_FILE is set (workers, beat), else the API's /healthz
 #
 # Extra arguments go to the process. Settings come from the environment (.env.example).
+# Each role names itself in traces (OTEL_SERVICE_NAME, as the chart does: order-platform-web,
+# order-platform-worker-orders, ...); tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+# Celery prints no banner (--quiet): every line it writes is a log line (settings.LOGGING).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -41,21 +44,25 @@ web)
   # pool between requests (kernel/web/postgres), so none is kept per request.
   export DATABASE_CONN_MAX_AGE=0 DATABASE_POOL_SIZE="${WEB_DATABASE_SLOTS:-24}"
   multiprocess_metrics
+  export OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-order-platform-web}"
   exec gunicorn gateway_django.wsgi --config python:gateway_django.gunicorn "$@"
   ;;
 worker)
   queue=${1:?usage: entrypoint.sh worker QUEUE}
   shift
   multiprocess_metrics
-  exec celery -A gateway_django worker -Q "$queue" -n "$queue@%h" \
+  export OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-order-platform-worker-$queue}"
+  exec celery -A gateway_django --quiet worker -Q "$queue" -n "$queue@%h" \
     --pool "${WORKER_POOL:-prefork}" --concurrency "${WORKER_CONCURRENCY:-2}" \
     -l "${CELERY_LOG_LEVEL:-INFO}" --without-gossip --without-mingle "$@"
   ;;
 beat)
-  exec celery -A gateway_django beat -l "${CELERY_LOG_LEVEL:-INFO}" \
+  export OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-order-platform-beat}"
+  exec celery -A gateway_django --quiet beat -l "${CELERY_LOG_LEVEL:-INFO}" \
     --schedule "${BEAT_SCHEDULE_FILE:-var/celerybeat-schedule}" "$@"
   ;;
 flower)
+  export OTEL_SERVICE_NAME="${OTEL_SERVICE_NAME:-order-platform-flower}"
   exec celery -A gateway_django.flower flower \
     --address="${FLOWER_ADDRESS:-127.0.0.1}" --port="${FLOWER_PORT:-5555}" "$@"
   ;;

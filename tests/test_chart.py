@@ -60,7 +60,10 @@ CHART_MANAGED = {
     "METRICS_PORT",
     "METRICS_ADDRESS",
     "PROMETHEUS_MULTIPROC_DIR",
+    "OTEL_SERVICE_NAME",
 }
+# Variables of .env.example the chart sets from a value of its own (in the ConfigMap).
+CHART_VALUES = {"OTEL_EXPORTER_OTLP_ENDPOINT": ("observability", "otlpEndpoint")}
 each_variant = pytest.mark.parametrize("variant", list(VARIANTS))
 
 
@@ -279,7 +282,9 @@ def test_every_setting_of_env_example_is_reachable_from_values(variant):
     config = set(schema["properties"]["config"]["properties"])
     secret = set(schema["properties"]["secret"]["properties"]["env"]["properties"])
     assert not config & secret
-    assert config | secret | CHART_MANAGED == names
+    assert config | secret | CHART_MANAGED | set(CHART_VALUES) == names
+    for section, key in CHART_VALUES.values():
+        assert key in schema["properties"][section]["properties"]
     set_by_chart = {
         e["name"]
         for _, spec in pod_specs(variant)
@@ -347,6 +352,17 @@ def test_the_edge(variant):
     assert [p["namespaceSelector"]["matchLabels"][NAMESPACE_LABEL] for p in scrape["from"]] == [
         "monitoring"
     ]
+    egress = policies.get(f"{RELEASE}-egress")
+    if variant == "production":
+        # The pods reach names, the datastores, the traces' collector and the SMTP server only.
+        rules = egress["spec"]["egress"]
+        assert egress["spec"]["policyTypes"] == ["Egress"]
+        ports = [sorted(p["port"] for p in rule["ports"]) for rule in rules]
+        assert ports == [[53, 53], [5432], [6379], [4318], [587]]
+        collector = rules[3]["to"][0]["namespaceSelector"]["matchLabels"]
+        assert collector == {NAMESPACE_LABEL: "observability"}
+    else:
+        assert egress is None
     ingresses = {doc["metadata"]["name"]: doc for doc in manifests(variant, "Ingress")}
     assert f"{RELEASE}-flower" not in ingresses  # Flower is not exposed by default
     if variant == "edge":

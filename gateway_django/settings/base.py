@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from contracts.domains import DOMAINS
+from kernel.telemetry import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc, served with the other static files
     "contracts",
+    "kernel.telemetry",  # first of the project's: tracing starts before any connection opens
     "kernel.messaging",
     *DOMAINS,
 ]
@@ -358,17 +360,14 @@ METRICS_ADDRESS = env("METRICS_ADDRESS", default="127.0.0.1")
 # the API's port is also the one the Ingress publishes.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
-# --- Logging ----------------------------------------------------------------------------------
+# --- Logging and tracing ------------------------------------------------------------------
+# One JSON object per line under the production settings, a readable line elsewhere
+# (LOG_FORMAT=json|plain overrides); every process, Celery's and gunicorn's included, writes
+# through this configuration (kernel/telemetry/logs.py).
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # Django's own console handler (on when DEBUG is) would print each of its records a second
-    # time, unformatted: they go to the root's handler only.
-    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL, "propagate": True}},
-}
+LOG_FORMAT = logs.default_format()
+LOGGING = logs.config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+LOGGING_CONFIG = "kernel.telemetry.logs.configure"
+# Traces go to OTEL_EXPORTER_OTLP_ENDPOINT when it is set (kernel/telemetry/tracing.py); this
+# names another span exporter class instead (the tests' file of spans); both empty: no tracing.
+TRACING_SPAN_EXPORTER = ""

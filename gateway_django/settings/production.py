@@ -10,6 +10,7 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 if len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long.")
 SIMPLE_JWT.update(jwt_keys_from_env(SECRET_KEY))  # noqa: F405
+# Log lines are JSON objects here unless LOG_FORMAT says otherwise (base.py, LOG_FORMAT).
 if {SECRET_KEY, SIMPLE_JWT["SIGNING_KEY"]} & set(PUBLISHED_SECRET_KEYS):
     raise ImproperlyConfigured(
         "DJANGO_SECRET_KEY or JWT_SIGNING_KEY is a development secret published in the "

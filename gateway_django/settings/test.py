@@ -29,3 +29,7 @@ DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=3)
 GATEWAY_REPLY_TIMEOUT = env.float("GATEWAY_REPLY_TIMEOUT", default=10.0)
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
+# A file of spans, one JSON object a line, that the tracing tests read from every process.
+TRACING_SPAN_EXPORTER = (
+    "tests.spans.FileSpanExporter" if env("TRACING_SPAN_FILE", default="") else ""
+)

@@ -48,6 +48,9 @@ class Envelope(BaseModel):
     correlation_id: UUID
     causation_id: UUID | None = None
     payload: dict[str, Any]
+    # The W3C trace context (traceparent, tracestate) of the step that published the event, when
+    # tracing is on: its consumers' spans join that trace (kernel/telemetry/tracing.py).
+    trace: dict[str, str] | None = None
 
 
 CATALOG: dict[str, type[Event]] = {}

@@ -15,6 +15,7 @@ from django.utils import timezone
 from kernel.messaging import context, inbox
 from kernel.messaging.events import CATALOG, Envelope, Event
 from kernel.messaging.models import DeadLetter, DeliveryFailure, InboxEvent, OutboxEvent
+from kernel.telemetry import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ def publish(*events: Event) -> list[Envelope]:
 
     The events of one step go in one INSERT. Inside a handler each envelope inherits the
     correlation id of the event being handled and names it as its cause; inside an HTTP request
-    it carries the request's correlation id.
+    it carries the request's correlation id. With tracing on it carries the current trace too,
+    stored with it, so the relay sends it again in that trace.
     """
     now = timezone.now()
     correlation_id = context.correlation_id() or uuid4()
+    trace = tracing.current_trace()
     envelopes = [
         Envelope(
             id=uuid4(),
@@ -39,6 +42,7 @@ def publish(*events: Event) -> list[Envelope]:
             correlation_id=correlation_id,
             causation_id=context.causation_id(),
             payload=event.model_dump(mode="json"),
+            trace=trace,
         )
         for event in events
     ]

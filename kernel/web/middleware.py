@@ -12,13 +12,25 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.common import CommonMiddleware as DjangoCommonMiddleware
 
 from kernel.messaging.context import message_context
+from kernel.telemetry import logs, tracing
 from kernel.web.errors import error_body
 
+logger = logging.getLogger(__name__)
+
 HEADER = "X-Correlation-ID"
+REQUEST_ID_HEADER = "X-Request-ID"
+# What an edge's request id may be (Envoy and ingress-nginx send a UUID or a hex string).
+_REQUEST_ID = re.compile(r"[\w.:/+=-]{1,128}")
 
 
 class CorrelationIdMiddleware:
-    """Every request gets a fresh correlation id; every event it causes carries it."""
+    """Every request gets a fresh correlation id; every event it causes carries it.
+
+    An incoming ``X-Request-ID`` (the edge's name for the request) is kept beside it, in every
+    log line of the request, and answered back; it never becomes the correlation id, which keys
+    the request's operation and its reply channel and so is made here, never chosen by a client.
+    The trace, not the request id, links the request to the workers' lines.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -26,9 +38,17 @@ class CorrelationIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         correlation = uuid.uuid4()
         request.correlation_id = correlation
-        with message_context(correlation=correlation):
+        fields = {}
+        request_id = request.headers.get(REQUEST_ID_HEADER, "")
+        if _REQUEST_ID.fullmatch(request_id):
+            fields["request_id"] = request_id
+        tracing.annotate(correlation_id=str(correlation), **fields)
+        with message_context(correlation=correlation), logs.request_fields(**fields):
             response = self.get_response(request)
+            logger.debug("%s %s answered %d", request.method, request.path, response.status_code)
         response[HEADER] = str(correlation)
+        if fields:
+            response[REQUEST_ID_HEADER] = request_id
         return response
 
 
@@ -66,7 +86,7 @@ class JsonErrorsMiddleware:
             response.status_code, ("error", "The request could not be answered.")
         )
         answer = JsonResponse(error_body(code, message), status=response.status_code)
-        for header in ("Allow", "Retry-After", HEADER):
+        for header in ("Allow", "Retry-After", HEADER, REQUEST_ID_HEADER):
             if header in response:
                 answer[header] = response[header]
         return answer
@@ -119,7 +139,6 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
-logger = logging.getLogger(__name__)
 _slots: threading.BoundedSemaphore | None = None
 _slots_lock = threading.Lock()
 _held = threading.local()

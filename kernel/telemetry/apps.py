@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class TelemetryConfig(AppConfig):
+    name = "kernel.telemetry"
+    verbose_name = "Telemetry"
+
+    def ready(self) -> None:
+        # Before the first request is handled (Django's instrumentation adds a middleware) and
+        # before the first connection is opened (psycopg2's wraps connect).
+        from kernel.telemetry import deliveries, tracing
+
+        tracing.setup()
+        deliveries.connect()

@@ -1,0 +1,150 @@
+"""Traces: one order, one trace, across the API and every worker, through the events' envelopes.
+
+On when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (OTLP over HTTP/protobuf: a collector, or Jaeger
+itself on 4318), or when ``settings.TRACING_SPAN_EXPORTER`` names an exporter class (the tests'
+file of spans). Otherwise nothing of the SDK is loaded: every span is the API's no-op, and an
+envelope carries no trace.
+
+What is traced: each HTTP request (Django's instrumentation, which continues an incoming W3C
+``traceparent`` and answers the trace in ``traceresponse``); every SQL statement (psycopg2's,
+which sees the pooled backend's connections: they are made by ``psycopg2.connect``) and Redis
+command (broker, reply channel, cache) made inside one; and each delivery of an event to a
+consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of the span that
+published the event. The publisher's context travels in the envelope (``Envelope.trace``),
+stored in the outbox row with it, so an event the relay or the sweep sends again joins the trace
+of the step that published it, not the relay's. A SQL or Redis call outside any request or
+delivery (the broker's polling and acknowledgements, beat's housekeeping) starts no trace.
+"""
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+logger = logging.getLogger(__name__)
+
+_enabled = False
+# The envelope carries the W3C trace context only (traceparent, tracestate), never baggage.
+_envelope_format = TraceContextTextMapPropagator()
+_tracer = trace.get_tracer("kernel.messaging")
+# Probes are asked every few seconds by the cluster: no trace for them.
+EXCLUDED_URLS = "healthz,readyz"
+
+
+def enabled() -> bool:
+    return _enabled
+
+
+def setup() -> bool:
+    """Start tracing in this process if it is configured; once. Returns whether it is on."""
+    global _enabled
+    if _enabled:
+        return True
+    from django.conf import settings
+
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    exporter_path = getattr(settings, "TRACING_SPAN_EXPORTER", "")
+    if not endpoint and not exporter_path:
+        return False
+
+    from django.utils.module_loading import import_string
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.propagators import (
+        TraceResponsePropagator,
+        set_global_response_propagator,
+    )
+    from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    if exporter_path:
+        exporter = import_string(exporter_path)()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()  # the endpoint and its options from OTEL_EXPORTER_OTLP_*
+    service = os.environ.get("OTEL_SERVICE_NAME") or "order-platform"
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service}), sampler=_sampler())
+    # Spans leave in batches from a thread of their own (re-made in a forked worker child).
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    set_global_response_propagator(TraceResponsePropagator())
+    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
+    Psycopg2Instrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    RedisInstrumentor().instrument(tracer_provider=provider)
+    _enabled = True
+    logger.info("tracing on: service %s, spans to %s", service, endpoint or exporter_path)
+    return True
+
+
+def _sampler() -> Any:
+    from opentelemetry.sdk.trace.sampling import (
+        ALWAYS_ON,
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+    )
+
+    class Roots(Sampler):
+        """A trace starts at a request or a delivery, never at a client call of its own."""
+
+        def should_sample(self, parent_context, trace_id, name, kind=None, *args, **kwargs):
+            if kind == SpanKind.CLIENT:
+                return SamplingResult(Decision.DROP)
+            return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, *args, **kwargs)
+
+        def get_description(self) -> str:
+            return "RootsAtRequestsAndDeliveries"
+
+    return ParentBased(root=Roots())
+
+
+def current_trace() -> dict[str, str] | None:
+    """The W3C trace context of the running span, for the envelope of an event published now;
+    None when tracing is off or nothing is traced here."""
+    if not _enabled:
+        return None
+    carrier: dict[str, str] = {}
+    _envelope_format.inject(carrier)
+    return carrier or None
+
+
+def annotate(**attributes: str) -> None:
+    """Name the current request's span with these attributes (its correlation id)."""
+    if _enabled:
+        trace.get_current_span().set_attributes(attributes)
+
+
+@contextmanager
+def consuming(consumer: str, message: Any) -> Iterator[None]:
+    """The span of one delivery of ``message`` to ``consumer``: a child of the span that
+    published it, whichever process sends it (the dispatch after commit, the relay, a replay)."""
+    if not _enabled:
+        yield
+        return
+    envelope = message if isinstance(message, dict) else {}
+    carrier = envelope.get("trace")
+    parent = _envelope_format.extract(carrier) if isinstance(carrier, dict) else None
+    event_type = str(envelope.get("type", "?"))
+    with _tracer.start_as_current_span(
+        f"{consumer} {event_type}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "redis",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": consumer,
+            "messaging.message.id": str(envelope.get("id", "")),
+            "messaging.message.conversation_id": str(envelope.get("correlation_id", "")),
+            "event.type": event_type,
+        },
+    ):
+        yield
