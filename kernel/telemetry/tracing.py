@@ -85,13 +85,19 @@ def setup() -> bool:
 
 
 def _sampler() -> Any:
+    """Which traces are kept: every one whose parent was (so an order's trace is whole or
+    absent), and of the traces that start here, the share ``OTEL_TRACES_SAMPLER_ARG`` gives
+    (1, all, unless set: the ``parentbased_traceidratio`` sampler's argument, as OpenTelemetry
+    names it), decided on the trace id, so every process decides alike."""
     from opentelemetry.sdk.trace.sampling import (
-        ALWAYS_ON,
         Decision,
         ParentBased,
         Sampler,
         SamplingResult,
+        TraceIdRatioBased,
     )
+
+    share = TraceIdRatioBased(float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or 1.0))
 
     class Roots(Sampler):
         """A trace starts at a request or a delivery, never at a client call of its own."""
@@ -99,7 +105,7 @@ def _sampler() -> Any:
         def should_sample(self, parent_context, trace_id, name, kind=None, *args, **kwargs):
             if kind == SpanKind.CLIENT:
                 return SamplingResult(Decision.DROP)
-            return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, *args, **kwargs)
+            return share.should_sample(parent_context, trace_id, name, kind, *args, **kwargs)
 
         def get_description(self) -> str:
             return "RootsAtRequestsAndDeliveries"

@@ -1,5 +1,7 @@
 """Tracing off costs nothing and writes nothing; the envelope's trace field is optional."""
 
+import os
+import subprocess
 import sys
 import uuid
 
@@ -44,3 +46,41 @@ def test_with_tracing_off_a_published_envelope_carries_no_trace(django_capture_o
         [envelope] = outbox.publish(Probe(value=1))
     assert envelope.trace is None
     assert OutboxEvent.objects.get(id=envelope.id).envelope["trace"] is None
+
+
+SAMPLED = """
+import random
+from opentelemetry.trace import (
+    SpanKind, NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context,
+)
+from kernel.telemetry import tracing
+sampler = tracing._sampler()
+def decide(kind, parent=None):
+    result = sampler.should_sample(parent, random.getrandbits(128), "span", kind)
+    return result.decision.is_sampled()
+def child_of(sampled):
+    flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+    span = NonRecordingSpan(SpanContext(1, 2, is_remote=True, trace_flags=flags))
+    return set_span_in_context(span)
+roots = sum(decide(SpanKind.SERVER) for _ in range(1000))
+print(roots, decide(SpanKind.CLIENT), decide(SpanKind.CONSUMER, child_of(True)),
+      decide(SpanKind.CONSUMER, child_of(False)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("share", "kept"), [("", (1000, 1000)), ("0.25", (150, 350)), ("0", (0, 0))]
+)
+def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every_child(share, kept):
+    # In a process of its own: this suite's process must not load the SDK (the test above).
+    out = subprocess.run(
+        [sys.executable, "-c", SAMPLED],
+        env={**os.environ, "OTEL_TRACES_SAMPLER_ARG": share},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    low, high = kept
+    assert low <= int(out[0]) <= high  # roots: a request or a delivery with no trace yet
+    # A client call never starts a trace; a child follows its parent's decision, whatever share.
+    assert out[1:] == ["False", "True", "False"]
