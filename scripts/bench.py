@@ -401,21 +401,25 @@ def saga_route() -> list[list[str]]:
     return [list(event.consumers) for event in ORDER_SAGA]
 
 
-def chain_step_factory(bare_url: str | None = None):
+def chain_step_factory(clients: int, bare_url: str | None = None):
     """One no-op chain along the saga's route, then a reply, as the gateway wakes a request:
     through the project's workers, or with ``bare_url`` through the bare reference's."""
     import redis
     from django.conf import settings
 
+    # A connection per waiting client: redis-py's pool refuses a 101st (it raises at once, and
+    # a client that failed sends its next chain at once).
+    pool = {"max_connections": clients + 10}
     if bare_url is None:
         from gateway_django.celery import app
 
-        task, replies = "bench.echo", redis.Redis.from_url(settings.REPLY_REDIS_URL)
+        task = "bench.echo"
+        replies = redis.Redis.from_url(settings.REPLY_REDIS_URL, **pool)
     else:
         from bench.bare import app
 
         app.conf.update(broker_read_url=bare_url, broker_write_url=bare_url)
-        task, replies = "bare.echo", redis.Redis.from_url(bare_url)
+        task, replies = "bare.echo", redis.Redis.from_url(bare_url, **pool)
     (first,), *route = saga_route()
 
     def step(timeout: float = 30) -> tuple[float, str]:
@@ -574,8 +578,8 @@ def main() -> None:
         setup_django(stack.env)
         from tests.invariants import saga_report
 
-        chain = chain_step_factory()
-        bare_chain = chain_step_factory(stack.bare.url)
+        chain = chain_step_factory(args.clients)
+        bare_chain = chain_step_factory(args.clients, stack.bare.url)
         # The first chains wait for the workers to start (on a busy machine, a while).
         chain(timeout=300)
         bare_chain(timeout=300)
