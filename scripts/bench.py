@@ -571,7 +571,8 @@ def main() -> None:
 
     stack = Stack(args)
     print(
-        f"bench: starting a stack on {stack.url} ({args.worker_concurrency} process(es) per domain)"
+        f"bench: starting a stack on {stack.url} ({args.worker_concurrency} {args.pool} "
+        f"process(es) per domain; bare Celery: {args.bare_concurrency} {args.bare_pool})"
     )
     try:
         stack.start()
