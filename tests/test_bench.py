@@ -43,6 +43,7 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path, redis_s
         "--database": "order_platform_bench_smoke",
         "--redis": suite_redis,
         "--redis-dbs": "9,10,11",
+        "--bare-redis-db": 12,
         "--out": tmp_path,
     }
     # A port found free may be taken before the stack binds it (another process on a busy
@@ -63,11 +64,13 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path, redis_s
     (result_file,) = tmp_path.glob("bench-*.json")
     result = json.loads(result_file.read_text())
 
-    for phase in ("ceiling", "saga", "steady"):
+    for phase in ("bare", "ceiling", "saga", "steady"):
         assert result[phase]["completed"] > 0, phase
         assert result[phase]["errors"] == {}, phase
     assert set(result["saga"]["outcomes"]) <= {"confirmed", "rejected"}
     assert result["invariants"]["lost"] == 0
     assert "targets:" in run.stdout
+    assert result["unloaded"]["bare"]["completed"] > 0
+    assert set(result["ratios"]) >= {"throughput_ceiling_over_bare", "throughput_saga_over_bare"}
     # Its broker was the suite's Redis: the queues it declared are there.
     assert redis.Redis.from_url(f"{suite_redis}/9").keys("_kombu.binding.*")

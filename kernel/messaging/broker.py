@@ -1,4 +1,4 @@
-"""kombu's Redis transport, with one fault of it contained.
+"""kombu's Redis transport, with one fault of it contained and one cost of it taken out.
 
 When the broker connection drops, kombu closes the channel after the connection. Whatever the
 old channel still does afterwards (put its unacknowledged messages back; acknowledge a task that
@@ -9,6 +9,11 @@ calls give up quietly and the worker goes on with its new connection. Nothing is
 not acknowledged stays in Redis' unacknowledged set and comes back after the visibility timeout
 (the inbox makes that copy harmless), and if Redis lost it (restarted empty) the outbox sweep
 sends it again.
+
+The cost: kombu builds a new ``redis.Redis`` client object (and its table of response
+callbacks) for every synchronous command it sends: each publish, and the bookkeeping of each
+delivery and of each acknowledgement. A client holds no connection of its own (it borrows one
+from the channel's pool per command), so the channel keeps one for as long as its pool lives.
 """
 
 import logging
@@ -49,6 +54,16 @@ class QoS(redis.QoS):
 
 class Channel(redis.Channel):
     QoS = QoS
+    _sync_client = None
+
+    def _create_client(self, asynchronous=False):
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool  # made anew after a disconnect: the client follows it
+        client = self._sync_client
+        if client is None or client.connection_pool is not pool:
+            client = self._sync_client = super()._create_client()
+        return client
 
 
 class Transport(redis.Transport):

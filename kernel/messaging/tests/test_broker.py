@@ -54,3 +54,21 @@ def test_kombu_itself_still_raises_there():
     qos._delivered["tag"] = ({}, "", "queue")
     with pytest.raises(AttributeError):
         qos.ack("tag")
+
+
+def test_a_channel_keeps_one_client_for_its_commands_and_follows_a_new_pool():
+    """kombu would build a client per command; this channel builds one per connection pool,
+    and a new one when kombu replaces the pool after a disconnect."""
+    from django.conf import settings
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, transport=broker.Transport) as connection:
+        channel = connection.channel()
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            assert first is second
+        assert first.ping()
+        channel._disconnect_pools()
+        with channel.conn_or_acquire() as third:
+            assert third is not first
+            assert third.connection_pool is channel.pool
+            assert third.ping()
