@@ -20,7 +20,7 @@ _received = {"exports": 0, "bytes": 0}
 class Sink(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # the exporter keeps its connection
 
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_POST(self) -> None:  # the name http.server calls
         size = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(size)
         with _lock:
@@ -31,7 +31,7 @@ class Sink(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 - what it was sent, for the benchmark's report
+    def do_GET(self) -> None:  # what it was sent, for the report
         with _lock:
             body = json.dumps(_received).encode()
         self.send_response(200)

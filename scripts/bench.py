@@ -18,6 +18,12 @@ then measures:
 5. the design's invariants over everything the run did.
 
 Writes results/bench-<time>.json and .png (git ignores results/).
+
+With --telemetry it measures instead what metrics and tracing cost: the saga alone (unloaded
+latency, then the closed loop) on a stack started anew for each setting, interleaved over
+--rounds rounds: telemetry off (METRICS_ENABLED=false), metrics on (the default), and metrics
+with tracing exporting every span over OTLP to a local collector that keeps nothing
+(bench/otlp_sink.py). Writes results/telemetry-<time>.json.
 """
 
 import argparse
@@ -518,6 +524,133 @@ def chart(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+# What --telemetry compares, each on a stack of its own; the endpoint is filled in at the start.
+TELEMETRY = {
+    "off": {"METRICS_ENABLED": "false", "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+    "metrics": {"METRICS_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+    "metrics+tracing": {"METRICS_ENABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def telemetry_cost(args: argparse.Namespace) -> None:
+    """The saga's throughput and unloaded latency with telemetry off, metrics on, and metrics
+    and tracing on, the settings interleaved round by round so that a machine's drift falls on
+    each alike."""
+    import httpx
+
+    sink_port = free_port()
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(sink_port)], cwd=ROOT)
+    runs: dict[str, list[dict]] = {name: [] for name in TELEMETRY}
+    exported = {"exports": 0, "bytes": 0}
+    try:
+        for round_ in range(1, args.rounds + 1):
+            for name, settings_env in TELEMETRY.items():
+                stack = Stack(args)
+                stack.env.update({k: sink_url if v is None else v for k, v in settings_env.items()})
+                print(f"bench: round {round_} of {args.rounds}, telemetry {name}")
+                try:
+                    stack.start()
+                    if round_ == 1 and name == next(iter(TELEMETRY)):
+                        setup_django(stack.env)
+                    before = httpx.get(sink_url).json()
+                    tokens = make_users(stack.url, args.users, args.funds)
+                    saga = saga_step_factory(stack.url, tokens, args.clients)
+                    for _ in range(20):  # warm up connections and workers
+                        saga()
+                    quiet = unloaded(saga, args.unloaded)
+                    load = drive(
+                        name, args.clients, args.duration, saga, not args.no_progress, args.warmup
+                    )
+                    after = httpx.get(sink_url).json()
+                finally:
+                    stack.stop()
+                    from django.db import connections
+
+                    connections.close_all()  # the next stack makes the database anew
+                sent = {k: after[k] - before[k] for k in exported}
+                exported = {k: exported[k] + sent[k] for k in exported}
+                runs[name].append(
+                    {
+                        "per_second": load["per_second"],
+                        "p50_ms": load["p50_ms"],
+                        "p99_ms": load["p99_ms"],
+                        "unloaded_p50_ms": quiet["p50_ms"],
+                        "errors": sum(load["errors"].values()),
+                        "exported_bytes": sent["bytes"],
+                    }
+                )
+                print(f"  {name}: {runs[name][-1]}")
+    finally:
+        sink.terminate()
+
+    def mean(name: str, key: str) -> float:
+        return statistics.fmean(run[key] for run in runs[name])
+
+    base = mean("off", "per_second")
+    costs = {
+        name: {
+            "per_second": round(mean(name, "per_second"), 1),
+            "per_second_runs": [run["per_second"] for run in runs[name]],
+            "unloaded_p50_ms": round(mean(name, "unloaded_p50_ms"), 1),
+            "throughput_cost": round(1 - mean(name, "per_second") / base, 3),
+            # Each round's own comparison: the spread the machine's noise leaves.
+            "throughput_cost_per_round": [
+                round(1 - run["per_second"] / off["per_second"], 3)
+                for run, off in zip(runs[name], runs["off"], strict=True)
+            ],
+        }
+        for name in TELEMETRY
+    }
+    result = {
+        "clients": args.clients,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "rounds": args.rounds,
+        "worker_concurrency": args.worker_concurrency,
+        "cpus": os.cpu_count(),
+        "runs": runs,
+        "costs": costs,
+        "exported": exported,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"telemetry-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(
+        f"\nsaga with {args.clients} clients, {args.rounds} round(s), "
+        "each setting on a stack of its own:"
+    )
+    for name, cost in costs.items():
+        print(
+            f"  {name:<16} {cost['per_second']:>6}/s (runs {cost['per_second_runs']})   "
+            f"unloaded p50 {cost['unloaded_p50_ms']} ms   throughput cost "
+            f"{cost['throughput_cost']:.1%} (per round {cost['throughput_cost_per_round']})"
+        )
+    print(f"  spans exported: {exported['bytes'] / 1e6:.1f} MB in {exported['exports']} requests")
+    errors = sum(run["errors"] for name in runs for run in runs[name])
+    traced = costs["metrics+tracing"]["throughput_cost"]
+    print("targets:")
+    for text, ok, target in [
+        (f"metrics and tracing cost {traced:.1%} of saga throughput", traced < 0.05, "< 5 %"),
+        (f"errors {errors}", errors == 0, "0"),
+        (
+            f"spans reached the collector ({exported['exports']} exports)",
+            exported["exports"] > 0,
+            "> 0",
+        ),
+    ]:
+        print(f"  {'met    ' if ok else 'NOT met'}  {text} (target {target})")
+    print(f"results: {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -573,9 +706,18 @@ def main() -> None:
         action="store_true",
         help="workers send task events and Flower asks for them (off in production)",
     )
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="measure instead what metrics and tracing cost the saga (see above)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --telemetry")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
+    if args.telemetry:
+        telemetry_cost(args)
+        return
 
     stack = Stack(args)
     print(
