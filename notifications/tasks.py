@@ -12,10 +12,10 @@ from notifications.services import (
 
 # Retries a letter whose send failed: up to RETRIES times, with exponential backoff (from 2 s,
 # at most RETRY_BACKOFF_MAX apart, jittered). Each failure is counted on the letter with its
-# error; one still failing after the last retry stays failed, and the admin shows why.
+# error; one still failing after the last retry stays failed, and the admin shows why. Sent to
+# the notifications queue by its one sender (services), and routed there by the settings.
 @shared_task(
     name=SEND_TASK,
-    queue="notifications",
     acks_late=True,
     autoretry_for=(Exception,),
     retry_backoff=2,

@@ -244,6 +244,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "gateway"
 CELERY_TASK_QUEUES = [Queue(name) for name in DOMAIN_QUEUES]
+# Tasks that are not deliveries: a letter's sending and retries (notifications/tasks.py).
+CELERY_TASK_ROUTES = {"notifications.send": {"queue": "notifications"}}
 # Task modules beyond the project's own, loaded by every worker: the benchmark's stack sets
 # bench.echo; nothing else needs any.
 CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])

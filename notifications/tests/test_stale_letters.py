@@ -210,3 +210,14 @@ def test_a_letter_being_sent_elsewhere_is_skipped_not_sent_again(mailoutbox):
     assert mailoutbox == []
     stale.refresh_from_db()
     assert stale.status == Notification.Status.PENDING and stale.attempts == 0
+
+
+def test_a_letter_is_sent_and_retried_on_the_notifications_queue():
+    # Routed by the settings, not by the task's deprecated `queue` attribute: also a retry,
+    # or a send made without naming the queue, reaches the notifications worker.
+    from gateway_django.celery import app
+    from notifications.services import SEND_TASK
+    from notifications.tasks import send_notification
+
+    assert app.amqp.router.route({}, SEND_TASK)["queue"].name == "notifications"
+    assert getattr(send_notification, "queue", None) is None
