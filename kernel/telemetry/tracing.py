@@ -10,21 +10,28 @@ What is traced: each HTTP request (Django's instrumentation, which continues an 
 which sees the pooled backend's connections: they are made by ``psycopg2.connect``) and Redis
 command (broker, reply channel, cache) made inside one; and each delivery of an event to a
 consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of the span that
-published the event. The publisher's context travels in the envelope (``Envelope.trace``),
-stored in the outbox row with it, so an event the relay or the sweep sends again joins the trace
-of the step that published it, not the relay's. A SQL or Redis call outside any request or
-delivery (the broker's polling and acknowledgements, beat's housekeeping) starts no trace.
+published the event. Inside a request or a delivery whose trace is not kept (the share
+``OTEL_TRACES_SAMPLER_ARG`` leaves out), the SQL and Redis instrumentations are suppressed
+(:func:`kept_only`): a statement there costs one check instead of an unkept span of its own.
+
+The publisher's context travels in the envelope (``Envelope.trace``), stored in the outbox row
+with it, so an event the relay or the sweep sends again joins the trace of the step that
+published it, not the relay's. A SQL or Redis call outside any request or delivery (the broker's
+polling and acknowledgements, beat's housekeeping) starts no trace.
 """
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +130,33 @@ def current_trace() -> dict[str, str] | None:
     return carrier or None
 
 
+@contextmanager
+def kept_only() -> Iterator[None]:
+    """What runs inside is instrumented only if the current span is kept: in a trace the
+    sampler left out, the SQL and Redis instrumentations return at once instead of making a
+    span nobody records (measured: docs/performance.md, "What metrics and tracing cost")."""
+    if not _enabled or trace.get_current_span().is_recording():
+        yield
+        return
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
+
+
+class KeptOnlyMiddleware:
+    """A request's SQL and Redis calls are instrumented only if its trace is kept (:func:
+    `kept_only`). After Django's instrumentation, which starts the request's span first in the
+    chain, and before any middleware that queries."""
+
+    def __init__(self, get_response: "Callable[[HttpRequest], HttpResponse]") -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: "HttpRequest") -> "HttpResponse":
+        with kept_only():
+            return self.get_response(request)
+
+
 def annotate(**attributes: str) -> None:
     """Name the current request's span with these attributes (its correlation id)."""
     if _enabled:
@@ -140,17 +174,20 @@ def consuming(consumer: str, message: Any) -> Iterator[None]:
     carrier = envelope.get("trace")
     parent = _envelope_format.extract(carrier) if isinstance(carrier, dict) else None
     event_type = str(envelope.get("type", "?"))
-    with _tracer.start_as_current_span(
-        f"{consumer} {event_type}",
-        context=parent,
-        kind=SpanKind.CONSUMER,
-        attributes={
-            "messaging.system": "redis",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": consumer,
-            "messaging.message.id": str(envelope.get("id", "")),
-            "messaging.message.conversation_id": str(envelope.get("correlation_id", "")),
-            "event.type": event_type,
-        },
+    with (
+        _tracer.start_as_current_span(
+            f"{consumer} {event_type}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": consumer,
+                "messaging.message.id": str(envelope.get("id", "")),
+                "messaging.message.conversation_id": str(envelope.get("correlation_id", "")),
+                "event.type": event_type,
+            },
+        ),
+        kept_only(),
     ):
         yield

@@ -84,3 +84,36 @@ def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every
     assert low <= int(out[0]) <= high  # roots: a request or a delivery with no trace yet
     # A client call never starts a trace; a child follows its parent's decision, whatever share.
     assert out[1:] == ["False", "True", "False"]
+
+
+KEPT_ONLY = """
+import django
+django.setup()
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from kernel.telemetry import tracing
+assert tracing.enabled()
+def delivered(flags):
+    parent = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}"}
+    with tracing.consuming("orders", {"type": "OrderRequested", "trace": parent}):
+        return is_instrumentation_enabled()
+def requested():
+    return tracing.KeptOnlyMiddleware(lambda request: is_instrumentation_enabled())(None)
+print(delivered("01"), delivered("00"), requested(), is_instrumentation_enabled())
+"""
+
+
+def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path):
+    # A delivery of a kept trace instruments its calls; one of a trace left out, and a request
+    # with no kept span, suppress the instrumentations; outside both, nothing is suppressed.
+    out = subprocess.run(
+        [sys.executable, "-c", KEPT_ONLY],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+            "TRACING_SPAN_FILE": str(tmp_path / "spans.jsonl"),
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["True", "False", "False", "True"]
