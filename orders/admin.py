@@ -2,9 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 
-from kernel.admin import ReadOnlyAdmin
+from kernel.admin import ReadOnlyAdmin, confirmation
 from orders.models import Order, OrderStep
 from orders.selectors import order_saga
 from orders.services import NotCancellable, order_cancel_by_staff
@@ -58,17 +57,17 @@ class OrderAdmin(ReadOnlyAdmin):
         cancellable = [o for o in orders if o.status == Order.Status.CONFIRMED]
         refused = [o for o in orders if o.status != Order.Status.CONFIRMED]
         if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(
+            count = len(cancellable)
+            return confirmation(
+                self,
                 request,
                 "admin/orders/order/cancel_confirmation.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Cancel orders?",
-                    "opts": self.model._meta,
-                    "cancellable": cancellable,
-                    "refused": refused,
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                },
+                title="Cancel orders?",
+                breadcrumb="Cancel orders",
+                action="cancel_selected",
+                objects=cancellable,
+                submit=f"Yes, cancel {count} order{'s' if count != 1 else ''}",
+                refused=refused,
             )
         requested = []
         for order in cancellable:

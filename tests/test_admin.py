@@ -159,6 +159,8 @@ def test_staff_cancel_a_confirmed_order_through_the_refund_saga(admin_client, ap
 
     assert asked.status_code == 200  # the confirmation page, nothing done yet
     assert placed["id"] in asked.content.decode() and 'value="yes"' in asked.content.decode()
+    assert 'name="action" value="cancel_selected"' in asked.content.decode()
+    assert 'value="Yes, cancel 1 order"' in asked.content.decode()
     assert Order.objects.get(pk=placed["id"]).status == "confirmed"
     assert not OutboxEvent.objects.filter(type="RefundRequested").exists()
 
@@ -328,6 +330,8 @@ def test_a_dead_letter_is_replayed_after_a_page_that_lists_it(admin_client, api)
     asked = admin_client.post("/admin/kernel/deadletter/", action).content.decode()
 
     assert "billing" in asked and deposit_request["id"] in asked and "never" in asked
+    assert 'name="action" value="replay_selected"' in asked
+    assert 'value="Yes, replay 1 message"' in asked
     assert DeadLetter.objects.get(pk=letter.pk).replayed_at is None
     assert not_replayed(admin_client) == [letter.pk]
 

@@ -2,14 +2,12 @@ import json
 from collections.abc import Iterator
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from kernel.admin import ReadOnlyAdmin
+from kernel.admin import ReadOnlyAdmin, confirmation
 from kernel.messaging.events import redacted
 from kernel.messaging.models import DeadLetter, InboxEvent, OutboxEvent
 from kernel.messaging.tasks import replay
@@ -121,16 +119,16 @@ class DeadLetterAdmin(ReadOnlyAdmin):
         """Asked first on a page listing what will be sent again, and to whom."""
         letters = list(queryset.order_by("created_at"))
         if request.POST.get("confirmed") != "yes":
-            return TemplateResponse(
+            count = len(letters)
+            return confirmation(
+                self,
                 request,
                 "admin/kernel/deadletter/replay_confirmation.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Replay dead letters?",
-                    "opts": self.model._meta,
-                    "letters": letters,
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                },
+                title="Replay dead letters?",
+                breadcrumb="Replay",
+                action="replay_selected",
+                objects=letters,
+                submit=f"Yes, replay {count} message{'s' if count != 1 else ''}",
             )
         for letter in letters:
             replay(letter)
