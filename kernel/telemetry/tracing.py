@@ -147,9 +147,13 @@ def kept_only() -> Iterator[None]:
 class KeptOnlyMiddleware:
     """A request's SQL and Redis calls are instrumented only if its trace is kept (:func:
     `kept_only`). After Django's instrumentation, which starts the request's span first in the
-    chain, and before any middleware that queries."""
+    chain, and before any middleware that queries. Left out of the chain when tracing is off."""
 
     def __init__(self, get_response: "Callable[[HttpRequest], HttpResponse]") -> None:
+        if not _enabled:
+            from django.core.exceptions import MiddlewareNotUsed
+
+            raise MiddlewareNotUsed
         self.get_response = get_response
 
     def __call__(self, request: "HttpRequest") -> "HttpResponse":
