@@ -90,7 +90,10 @@ def test_a_short_benchmark_runs_through_and_finds_nothing_lost(tmp_path, redis_s
     assert redis.Redis.from_url(f"{suite_redis}/9").keys("_kombu.binding.*")
 
 
-# Six stacks, two at a time: longer than the suite's 300 s limit on a busy machine.
+NONE_KEPT = "METRICS_ENABLED=false+OTEL_EXPORTER_OTLP_ENDPOINT=sink+OTEL_TRACES_SAMPLER_ARG=0"
+
+
+# Four stacks, two at a time: longer than the suite's 300 s limit on a busy machine.
 @pytest.mark.timeout(900)
 def test_the_telemetry_benchmark_measures_each_setting_and_traces_reach_its_collector(
     tmp_path, redis_server
@@ -99,6 +102,8 @@ def test_the_telemetry_benchmark_measures_each_setting_and_traces_reach_its_coll
         tmp_path,
         {
             "--telemetry": "",
+            # One of its own settings, and one given whole: tracing on, no trace kept.
+            "--settings": f"metrics+tracing,none kept:{NONE_KEPT}",
             "--rounds": 1,
             "--clients": 4,
             "--duration": 3,
@@ -117,11 +122,12 @@ def test_the_telemetry_benchmark_measures_each_setting_and_traces_reach_its_coll
     result = json.loads(result_file.read_text())
 
     # Each setting ran beside telemetry off, both stacks loaded at once.
-    assert set(result["runs"]) == {"metrics", "metrics+tracing", "metrics+tracing 10%"}
+    assert set(result["runs"]) == {"metrics+tracing", "none kept"}
+    assert result["settings"]["none kept"]["OTEL_TRACES_SAMPLER_ARG"] == "0"
     for name, (only,) in result["runs"].items():
         assert only["per_second"] > 0 and only["off_per_second"] > 0, name
         assert only["errors"] == 0, name
-    # Spans left a traced stack only: tracing is off unless its endpoint is set.
-    assert result["runs"]["metrics"][0]["exported_bytes"] == 0
+    # Spans left the stack that keeps traces, and none the stack whose share is none.
     assert result["runs"]["metrics+tracing"][0]["exported_bytes"] > 0
-    assert "metrics and tracing as the chart sets them" in run.stdout
+    assert result["runs"]["none kept"][0]["exported_bytes"] == 0
+    assert "met      spans reached the collector" in run.stdout
