@@ -17,7 +17,8 @@ published the event. Inside a request or a delivery whose trace is not kept (the
 The publisher's context travels in the envelope (``Envelope.trace``), stored in the outbox row
 with it, so an event the relay or the sweep sends again joins the trace of the step that
 published it, not the relay's. A SQL or Redis call outside any request or delivery (the broker's
-polling and acknowledgements, beat's housekeeping) starts no trace.
+polling and acknowledgements, beat's housekeeping) starts no trace, and in a worker or beat it is
+not instrumented at all (:func:`suppress_outside_traces`).
 """
 
 import logging
@@ -26,7 +27,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry import context, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -86,6 +88,11 @@ def setup() -> bool:
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
     Psycopg2Instrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
     RedisInstrumentor().instrument(tracer_provider=provider)
+    from celery import signals
+
+    # In the main thread, before a worker forks its pool's processes.
+    signals.worker_init.connect(suppress_outside_traces, weak=False)
+    signals.beat_init.connect(suppress_outside_traces, weak=False)
     _enabled = True
     logger.info("tracing on: service %s, spans to %s", service, endpoint or exporter_path)
     return True
@@ -135,13 +142,26 @@ def kept_only() -> Iterator[None]:
     """What runs inside is instrumented only if the current span is kept: in a trace the
     sampler left out, the SQL and Redis instrumentations return at once instead of making a
     span nobody records (measured: docs/performance.md, "What metrics and tracing cost")."""
-    if not _enabled or trace.get_current_span().is_recording():
+    if not _enabled:
         yield
         return
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
-
-    with suppress_instrumentation():
+    # The instrumentations' own switch (what ``suppress_instrumentation`` sets), set either
+    # way: a kept delivery in a worker whose calls are suppressed by default turns them on.
+    kept = trace.get_current_span().is_recording()
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, not kept))
+    try:
         yield
+    finally:
+        context.detach(token)
+
+
+def suppress_outside_traces(**_: Any) -> None:
+    """From now on in this thread, and in the processes it forks, SQL and Redis calls are not
+    instrumented unless :func:`kept_only` says otherwise: a worker's and beat's own calls (the
+    broker's polling and acknowledgements, the relay, housekeeping) belong to no trace, and each
+    would otherwise still cost a span the sampler drops. Held for the life of the process."""
+    if _enabled:
+        context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
 class KeptOnlyMiddleware:

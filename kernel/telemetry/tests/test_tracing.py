@@ -99,12 +99,17 @@ def delivered(flags):
 def requested():
     return tracing.KeptOnlyMiddleware(lambda request: is_instrumentation_enabled())(None)
 print(delivered("01"), delivered("00"), requested(), is_instrumentation_enabled())
+# A worker (or beat) starting: from then on its own calls are suppressed, a kept delivery's not.
+from celery import signals
+signals.worker_init.send(sender=None)
+print(delivered("01"), delivered("00"), is_instrumentation_enabled())
 """
 
 
 def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path):
     # A delivery of a kept trace instruments its calls; one of a trace left out, and a request
-    # with no kept span, suppress the instrumentations; outside both, nothing is suppressed.
+    # with no kept span, suppress the instrumentations; outside both, nothing is suppressed
+    # until the process starts as a worker: then its calls outside a kept delivery are.
     out = subprocess.run(
         [sys.executable, "-c", KEPT_ONLY],
         env={
@@ -116,4 +121,4 @@ def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path)
         text=True,
         check=True,
     ).stdout.split()
-    assert out == ["True", "False", "False", "True"]
+    assert out == ["True", "False", "False", "True", "True", "False", "False"]
