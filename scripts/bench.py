@@ -25,7 +25,9 @@ as a second stack (--port + 20, --paired-redis-dbs) with telemetry off (METRICS_
 over --rounds rounds, the two swapping stacks from round to round: metrics on (the default),
 and metrics with tracing exporting over OTLP to a local collector that keeps nothing
 (bench/otlp_sink.py), every order traced and one in ten (the chart's production setting). The
-two stacks share the machine's drift, so the ratio of their throughputs is the setting's cost.
+two stacks share the machine's drift, so the ratio of their throughputs is the setting's cost;
+the CPU time each stack's processes used a saga in the same window, by role, is the same cost
+seen from the work done.
 --settings runs only the settings named (comma-separated), or settings of one's own, each
 "name:KEY=VALUE+KEY=VALUE" added to the environment of telemetry off (a VALUE of "sink" is the
 local collector's address). Writes results/telemetry-<time>.json.
@@ -173,6 +175,23 @@ class Stack:
         if bare:
             self.bare.start()
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """The CPU time used so far by the processes of the stack (its session), by role: the
+        API, each worker with its pool's processes, beat, flower, and the rest (the process
+        manager). An ended process counts through its parent's."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used: Counter = Counter()
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                fields = (proc / "stat").read_text().rpartition(")")[2].split()
+                if not self.proc or int(fields[3]) != self.proc.pid:  # session
+                    continue
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # ended meanwhile: its time is its parent's now
+                continue
+            used[_role(argv)] += sum(int(f) for f in fields[11:15]) / tick  # u, s, cu, cs
+        return dict(used)
+
     def stop(self) -> None:
         self.bare.stop()
         if self.proc and self.proc.poll() is None:
@@ -181,6 +200,18 @@ class Stack:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _role(argv: list[bytes]) -> str:
+    words = [a.decode(errors="replace") for a in argv]
+    if any("gunicorn" in w for w in words):
+        return "web"
+    if "worker" in words and "-Q" in words:
+        return f"worker {words[words.index('-Q') + 1]}"
+    for role in ("beat", "flower"):
+        if role in words or f"gateway_django.{role}" in words:
+            return role
+    return "other"
 
 
 class Bare:
@@ -565,18 +596,32 @@ def paired(args: argparse.Namespace) -> argparse.Namespace:
     )
 
 
-def drive_together(args: argparse.Namespace, steps: dict) -> dict[str, dict]:
-    """``drive`` each of ``steps`` (by name) with --clients clients, all at the same time."""
+def drive_together(args: argparse.Namespace, steps: dict, stacks: dict) -> dict[str, dict]:
+    """``drive`` each of ``steps`` (by name) with --clients clients, all at the same time; with
+    the CPU time each one's stack used a saga in the measured window."""
     results: dict[str, dict] = {}
 
     def load(name: str) -> None:
         results[name] = drive(name, args.clients, args.duration, steps[name], False, args.warmup)
 
     threads = [threading.Thread(target=load, args=(name,)) for name in steps]
+    started = time.monotonic()
     for thread in threads:
         thread.start()
+    time.sleep(max(0.0, started + args.warmup - time.monotonic()))
+    before = {name: stack.cpu_seconds() for name, stack in stacks.items()}
+    time.sleep(max(0.0, started + args.warmup + args.duration - time.monotonic()))
+    after = {name: stack.cpu_seconds() for name, stack in stacks.items()}
     for thread in threads:
         thread.join()
+    for name in stacks:
+        done = results[name]["completed"] or 1
+        by_role = {
+            role: round(1000 * (seconds - before[name].get(role, 0.0)) / done, 2)
+            for role, seconds in sorted(after[name].items())
+        }
+        results[name]["cpu_ms_per_saga"] = round(sum(by_role.values()), 2)
+        results[name]["cpu_ms_per_saga_by_role"] = by_role
     return results
 
 
@@ -635,7 +680,7 @@ def telemetry_cost(args: argparse.Namespace) -> None:
                             sagas[side]()
                     # One at a time, the other stack idle; then both loaded at once.
                     quiet = {side: unloaded(sagas[side], args.unloaded) for side in sides}
-                    results = drive_together(args, sagas)
+                    results = drive_together(args, sagas, dict(zip(sides, stacks, strict=True)))
                     after = httpx.get(sink_url).json()
                 finally:
                     for stack in stacks:
@@ -652,6 +697,10 @@ def telemetry_cost(args: argparse.Namespace) -> None:
                         "cost": round(
                             1 - results[name]["per_second"] / results[off]["per_second"], 3
                         ),
+                        "cpu_ms_per_saga": results[name]["cpu_ms_per_saga"],
+                        "off_cpu_ms_per_saga": results[off]["cpu_ms_per_saga"],
+                        "cpu_ms_per_saga_by_role": results[name]["cpu_ms_per_saga_by_role"],
+                        "off_cpu_ms_per_saga_by_role": results[off]["cpu_ms_per_saga_by_role"],
                         "p99_ms": results[name]["p99_ms"],
                         "unloaded_p50_ms": quiet[name]["p50_ms"],
                         "off_unloaded_p50_ms": quiet[off]["p50_ms"],
@@ -672,6 +721,20 @@ def telemetry_cost(args: argparse.Namespace) -> None:
             ),
             "throughput_cost": round(statistics.fmean(run["cost"] for run in runs[name]), 3),
             "throughput_cost_per_round": [run["cost"] for run in runs[name]],
+            # The CPU a saga costs, against off's at the same time: the same cost seen from
+            # the work done rather than from the share of the cores each stack won.
+            "cpu_cost": round(
+                statistics.fmean(
+                    run["cpu_ms_per_saga"] / run["off_cpu_ms_per_saga"] - 1 for run in runs[name]
+                ),
+                3,
+            ),
+            "cpu_ms_per_saga": round(
+                statistics.fmean(run["cpu_ms_per_saga"] for run in runs[name]), 1
+            ),
+            "off_cpu_ms_per_saga": round(
+                statistics.fmean(run["off_cpu_ms_per_saga"] for run in runs[name]), 1
+            ),
             "unloaded_p50_ms": round(
                 statistics.fmean(run["unloaded_p50_ms"] for run in runs[name]), 1
             ),
@@ -705,7 +768,9 @@ def telemetry_cost(args: argparse.Namespace) -> None:
             f"  {name:<20} {cost['per_second']:>6}/s against {cost['off_per_second']}/s off   "
             f"unloaded p50 {cost['unloaded_p50_ms']} against {cost['off_unloaded_p50_ms']} ms   "
             f"throughput cost {cost['throughput_cost']:.1%} "
-            f"(per round {cost['throughput_cost_per_round']})"
+            f"(per round {cost['throughput_cost_per_round']})   CPU a saga "
+            f"{cost['cpu_ms_per_saga']} against {cost['off_cpu_ms_per_saga']} ms "
+            f"({cost['cpu_cost']:+.1%})"
         )
     print(f"  spans exported: {exported['bytes'] / 1e6:.1f} MB in {exported['exports']} requests")
     errors = sum(run["errors"] for name in runs for run in runs[name])
@@ -802,7 +867,12 @@ def main() -> None:
         action="store_true",
         help="measure instead what metrics and tracing cost the saga (see above)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --telemetry")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="rounds of --telemetry (even: each setting on both stacks equally often)",
+    )
     parser.add_argument(
         "--settings",
         help="--telemetry's settings to run, comma-separated: names of its own or "

@@ -127,6 +127,11 @@ def test_the_telemetry_benchmark_measures_each_setting_and_traces_reach_its_coll
     for name, (only,) in result["runs"].items():
         assert only["per_second"] > 0 and only["off_per_second"] > 0, name
         assert only["errors"] == 0, name
+        # The CPU each stack used a saga, read from its processes: the API's and the workers'.
+        for side in ("", "off_"):
+            roles = only[f"{side}cpu_ms_per_saga_by_role"]
+            assert roles["web"] > 0 and roles["worker orders"] > 0, (name, side, roles)
+            assert only[f"{side}cpu_ms_per_saga"] >= roles["web"] + roles["worker orders"]
     # Spans left the stack that keeps traces, and none the stack whose share is none.
     assert result["runs"]["metrics+tracing"][0]["exported_bytes"] > 0
     assert result["runs"]["none kept"][0]["exported_bytes"] == 0
