@@ -632,9 +632,6 @@ def telemetry_cost(args: argparse.Namespace) -> None:
     their throughputs is the setting's cost. The two sides swap stacks from round to round."""
     import httpx
 
-    sink_port = free_port()
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(sink_port)], cwd=ROOT)
     off, *measured = TELEMETRY
     settings = dict(TELEMETRY)
     if args.settings:
@@ -653,6 +650,20 @@ def telemetry_cost(args: argparse.Namespace) -> None:
                 known = ", ".join(list(TELEMETRY)[1:])
                 raise SystemExit(f"bench: no setting {name!r} (known: {known})")
             measured.append(name)
+    # Which settings keep traces (their endpoint the sink, a share above none): they must send
+    # some. Read now, so that a share that is not a number stops the run before it starts.
+    try:
+        keeping = [
+            name
+            for name in measured
+            if settings[name].get("OTEL_EXPORTER_OTLP_ENDPOINT", "") is None
+            and float(settings[name].get("OTEL_TRACES_SAMPLER_ARG") or 1) > 0
+        ]
+    except ValueError as error:
+        raise SystemExit(f"bench: OTEL_TRACES_SAMPLER_ARG is a share, 0 to 1: {error}") from None
+    sink_port = free_port()
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    sink = subprocess.Popen([sys.executable, "-m", "bench.otlp_sink", str(sink_port)], cwd=ROOT)
     runs: dict[str, list[dict]] = {name: [] for name in measured}
     exported = {"exports": 0, "bytes": 0}
     first = True
@@ -789,12 +800,7 @@ def telemetry_cost(args: argparse.Namespace) -> None:
                 "< 5 %",
             )
         )
-    # A setting that keeps traces (its endpoint the sink, a share above none) must send some.
-    if any(
-        settings[name].get("OTEL_EXPORTER_OTLP_ENDPOINT", "") is None
-        and float(settings[name].get("OTEL_TRACES_SAMPLER_ARG") or 1) > 0
-        for name in measured
-    ):
+    if keeping:
         targets.append((f"spans reached the collector ({exports} exports)", exports > 0, "> 0"))
     print("targets:")
     for text, ok, target in targets:
