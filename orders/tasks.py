@@ -2,6 +2,6 @@ from kernel.messaging.tasks import housekeeping
 from orders.services import orders_expire
 
 
-@housekeeping("orders.expire_pending", queue="orders")
+@housekeeping("orders.expire_pending")
 def expire_pending() -> int:
     return orders_expire()

@@ -75,6 +75,17 @@ def test_every_task_beat_runs_is_housekeeping_that_sends_no_task_events():
     assert app.tasks["kernel.deliver"].send_events is True
 
 
+def test_every_task_is_routed_by_the_settings_not_by_its_deprecated_queue_attribute():
+    # Celery deprecates a task's own `queue` (it warns on every use and goes in 6.0).
+    app.loader.import_default_modules()
+    project = [name for name in app.tasks if not name.startswith("celery.")]
+    assert "orders.expire_pending" in project
+    assert [name for name in project if getattr(app.tasks[name], "queue", None)] == []
+    for name in project:
+        if name.startswith(("gateway.", "orders.", "notifications.")):
+            assert app.amqp.router.route({}, name)["queue"].name == name.split(".")[0], name
+
+
 def test_flower_asks_for_task_events_only_where_the_settings_send_them():
     env = {k: v for k, v in os.environ.items() if k != "FLOWER_ENABLE_EVENTS"}
     asks = {}

@@ -245,8 +245,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "gateway"
 CELERY_TASK_QUEUES = [Queue(name) for name in DOMAIN_QUEUES]
-# Tasks that are not deliveries: a letter's sending and retries (notifications/tasks.py).
-CELERY_TASK_ROUTES = {"notifications.send": {"queue": "notifications"}}
+# Tasks that are not deliveries (a domain's housekeeping, a letter's sending and retries) run
+# on their domain's queue, routed by their names: Celery deprecates a task's own `queue`.
+CELERY_TASK_ROUTES = {
+    "gateway.*": {"queue": "gateway"},
+    "orders.*": {"queue": "orders"},
+    "notifications.*": {"queue": "notifications"},
+}
 # Task modules beyond the project's own, loaded by every worker: the benchmark's stack sets
 # bench.echo; nothing else needs any.
 CELERY_IMPORTS = env.list("CELERY_IMPORTS", default=[])
