@@ -7,7 +7,7 @@ class TelemetryConfig(AppConfig):
 
     def ready(self) -> None:
         # Before the first request is handled (Django's instrumentation adds a middleware) and
-        # before the first connection is opened (psycopg2's wraps connect).
+        # before the first Redis client is made (the Redis instrumentation wraps its methods).
         from kernel.telemetry import deliveries, tracing
 
         tracing.setup()

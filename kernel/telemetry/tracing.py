@@ -6,13 +6,13 @@ file of spans). Otherwise nothing of the SDK is loaded: every span is the API's 
 envelope carries no trace.
 
 What is traced: each HTTP request (Django's instrumentation, which continues an incoming W3C
-``traceparent`` and answers the trace in ``traceresponse``); every SQL statement (psycopg2's,
-which sees the pooled backend's connections: they are made by ``psycopg2.connect``) and Redis
-command (broker, reply channel, cache) made inside one; and each delivery of an event to a
+``traceparent`` and answers the trace in ``traceresponse``); each delivery of an event to a
 consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of the span that
-published the event. Inside a request or a delivery whose trace is not kept (the share
-``OTEL_TRACES_SAMPLER_ARG`` leaves out), the SQL and Redis instrumentations are suppressed
-(:func:`kept_only`): a statement there costs one check instead of an unkept span of its own.
+published the event; and inside a request or a delivery whose trace is kept, every SQL statement
+(Django's ``execute_wrapper``, :func:`_statement`) and Redis command (broker, reply channel,
+cache). In a trace the sampler leaves out (the share ``OTEL_TRACES_SAMPLER_ARG`` does not keep),
+no statement is wrapped at all and the Redis instrumentation is suppressed (:func:`kept_only`):
+measured in docs/performance.md, "What metrics and tracing cost".
 
 The publisher's context travels in the envelope (``Envelope.trace``), stored in the outbox row
 with it, so an event the relay or the sweep sends again joins the trace of the step that
@@ -24,7 +24,7 @@ not instrumented at all (:func:`suppress_outside_traces`).
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, trace
@@ -67,7 +67,6 @@ def setup() -> bool:
         TraceResponsePropagator,
         set_global_response_propagator,
     )
-    from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -86,7 +85,6 @@ def setup() -> bool:
     trace.set_tracer_provider(provider)
     set_global_response_propagator(TraceResponsePropagator())
     DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
-    Psycopg2Instrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
     RedisInstrumentor().instrument(tracer_provider=provider)
     from celery import signals
 
@@ -139,24 +137,52 @@ def current_trace() -> dict[str, str] | None:
 
 @contextmanager
 def kept_only() -> Iterator[None]:
-    """What runs inside is instrumented only if the current span is kept: in a trace the
-    sampler left out, the SQL and Redis instrumentations return at once instead of making a
-    span nobody records (measured: docs/performance.md, "What metrics and tracing cost")."""
+    """What runs inside is traced below its span only if that span is kept: its SQL statements
+    are spans (each connection of this thread wraps its statements while inside), its Redis
+    commands too; in a trace the sampler left out, no statement is wrapped and the Redis
+    instrumentation returns at once instead of making a span nobody records (measured:
+    docs/performance.md, "What metrics and tracing cost")."""
     if not _enabled:
         yield
         return
-    # The instrumentations' own switch (what ``suppress_instrumentation`` sets), set either
-    # way: a kept delivery in a worker whose calls are suppressed by default turns them on.
+    # The Redis instrumentation's own switch (what ``suppress_instrumentation`` sets), set
+    # either way: a kept delivery in a worker whose calls are suppressed by default turns it on.
     kept = trace.get_current_span().is_recording()
     token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, not kept))
     try:
-        yield
+        with ExitStack() as statements:
+            if kept:
+                from django.db import connections
+
+                for connection in connections.all(initialized_only=False):
+                    if _statement not in connection.execute_wrappers:
+                        statements.enter_context(connection.execute_wrapper(_statement))
+            yield
     finally:
         context.detach(token)
 
 
+def _statement(execute: Callable, sql: str, params: Any, many: bool, call: dict) -> Any:
+    """One SQL statement of a kept trace: a client span, named by its operation, with the
+    database's semantic-convention attributes (what psycopg2's instrumentation would record)."""
+    connection = call["connection"]
+    database = connection.settings_dict
+    operation = sql.split(None, 1)[0].upper() if sql.strip() else "SQL"
+    attributes = {
+        "db.system.name": connection.vendor,
+        "db.namespace": database["NAME"] or "",
+        "db.operation.name": operation,
+        "db.query.text": sql,
+        "server.address": database["HOST"] or "localhost",
+    }
+    if database["PORT"]:
+        attributes["server.port"] = int(database["PORT"])
+    with _tracer.start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):
+        return execute(sql, params, many, call)
+
+
 def suppress_outside_traces(**_: Any) -> None:
-    """From now on in this thread, and in the processes it forks, SQL and Redis calls are not
+    """From now on in this thread, and in the processes it forks, Redis calls are not
     instrumented unless :func:`kept_only` says otherwise: a worker's and beat's own calls (the
     broker's polling and acknowledgements, the relay, housekeeping) belong to no trace, and each
     would otherwise still cost a span the sampler drops. Held for the life of the process."""
@@ -165,7 +191,7 @@ def suppress_outside_traces(**_: Any) -> None:
 
 
 class KeptOnlyMiddleware:
-    """A request's SQL and Redis calls are instrumented only if its trace is kept (:func:
+    """A request's SQL and Redis calls are traced only if its trace is kept (:func:
     `kept_only`). After Django's instrumentation, which starts the request's span first in the
     chain, and before any middleware that queries. Left out of the chain when tracing is off."""
 
@@ -190,13 +216,24 @@ def annotate(**attributes: str) -> None:
 @contextmanager
 def consuming(consumer: str, message: Any) -> Iterator[None]:
     """The span of one delivery of ``message`` to ``consumer``: a child of the span that
-    published it, whichever process sends it (the dispatch after commit, the relay, a replay)."""
+    published it, whichever process sends it (the dispatch after commit, the relay, a replay).
+    A delivery of a trace the sampler left out makes no span: the publisher's context is carried
+    on as it came, so what the delivery publishes stays out of the trace alike."""
     if not _enabled:
         yield
         return
     envelope = message if isinstance(message, dict) else {}
     carrier = envelope.get("trace")
     parent = _envelope_format.extract(carrier) if isinstance(carrier, dict) else None
+    published = trace.get_current_span(parent).get_span_context()
+    if published.is_valid and not published.trace_flags.sampled:
+        token = context.attach(parent)
+        try:
+            with kept_only():
+                yield
+        finally:
+            context.detach(token)
+        return
     event_type = str(envelope.get("type", "?"))
     with (
         _tracer.start_as_current_span(

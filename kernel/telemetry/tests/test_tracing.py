@@ -89,20 +89,31 @@ def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every
 KEPT_ONLY = """
 import django
 django.setup()
+from django.db import connection
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from kernel.telemetry import tracing
 assert tracing.enabled()
+def traced():
+    # Redis commands instrumented, and SQL statements wrapped into spans.
+    statements = tracing._statement in connection.execute_wrappers
+    return f"{is_instrumentation_enabled()}/{statements}"
 def delivered(flags):
     parent = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}"}
     with tracing.consuming("orders", {"type": "OrderRequested", "trace": parent}):
-        return is_instrumentation_enabled()
+        return traced()
 def requested():
-    return tracing.KeptOnlyMiddleware(lambda request: is_instrumentation_enabled())(None)
-print(delivered("01"), delivered("00"), requested(), is_instrumentation_enabled())
+    return tracing.KeptOnlyMiddleware(lambda request: traced())(None)
+print(delivered("01"), delivered("00"), requested(), traced())
 # A worker (or beat) starting: from then on its own calls are suppressed, a kept delivery's not.
 from celery import signals
 signals.worker_init.send(sender=None)
-print(delivered("01"), delivered("00"), is_instrumentation_enabled())
+print(delivered("01"), delivered("00"), traced())
+# What a delivery publishes: a kept one, its own span's context; one left out, the context it
+# came with (it made no span), still not sampled.
+for flags in ("01", "00"):
+    parent = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}"}
+    with tracing.consuming("orders", {"type": "OrderRequested", "trace": parent}):
+        print(tracing.current_trace()["traceparent"] == parent["traceparent"])
 """
 
 
@@ -121,4 +132,14 @@ def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path)
         text=True,
         check=True,
     ).stdout.split()
-    assert out == ["True", "False", "False", "True", "True", "False", "False"]
+    assert out == [
+        "True/True",
+        "False/False",
+        "False/False",
+        "True/False",
+        "True/True",
+        "False/False",
+        "False/False",
+        "False",
+        "True",
+    ]
