@@ -163,8 +163,8 @@ def kept_only() -> Iterator[None]:
 
 
 def _statement(execute: Callable, sql: str, params: Any, many: bool, call: dict) -> Any:
-    """One SQL statement of a kept trace: a client span, named by its operation, with the
-    database's semantic-convention attributes (what psycopg2's instrumentation would record)."""
+    """One SQL statement of a kept trace: a client span, named by its operation, with
+    OpenTelemetry's database attributes (semantic conventions, the stable names)."""
     connection = call["connection"]
     database = connection.settings_dict
     operation = sql.split(None, 1)[0].upper() if sql.strip() else "SQL"
