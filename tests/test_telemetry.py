@@ -298,6 +298,27 @@ def test_one_order_is_one_trace_from_the_request_through_every_worker(traced):
     assert {s["trace_id"] for s in saga} == {trace_id}
 
 
+def test_with_tracing_on_the_probes_still_answer_a_pod_ip_host_and_make_no_span(traced):
+    # What a kubelet sends: its pod's address as Host, which no ALLOWED_HOSTS names. The
+    # probes are answered before the host check, tracing on or off (tests/test_probes.py).
+    _running, apis, path = traced
+    trace_id, _parent, traceparent = _traceparent()
+    headers = {"Host": "10.1.2.3:8000", "traceparent": traceparent}
+    for probe in ("healthz", "readyz"):
+        answer = requests.get(f"{apis['web']}/{probe}", headers=headers, timeout=10)
+        assert answer.status_code == 200, (probe, answer.text)
+    # Any other path checks the Host, in the one JSON error shape, and is traced.
+    refused = requests.get(f"{apis['web']}/me/", headers=headers, timeout=10)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "bad_request"
+    spans = eventually(
+        lambda: _spans(path, trace_id), timeout=10, interval=0.3, what="the refused request's span"
+    )
+    assert [(s["kind"], s["attributes"]["http.response.status_code"]) for s in spans] == [
+        ("SERVER", "400")  # the file of spans writes every attribute as a string
+    ]
+
+
 def test_an_event_the_sweep_sends_again_keeps_the_trace_it_was_published_in(traced):
     running, apis, path = traced
     http = requests.Session()

@@ -49,7 +49,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway_django.health.ProbeMiddleware",  # first: before host checks and database slots
     "kernel.telemetry.http.MetricsMiddleware",  # /metrics likewise; times the rest by route
-    "kernel.telemetry.tracing.KeptOnlyMiddleware",  # no SQL or Redis spans in unkept traces
+    "kernel.telemetry.http.RequestSpanMiddleware",  # its span; SQL and Redis only if kept
     "kernel.web.middleware.JsonErrorsMiddleware",  # every other error in the one JSON shape
     "kernel.web.middleware.BodySizeLimitMiddleware",
     "kernel.web.middleware.DatabaseSlotsMiddleware",

@@ -6,8 +6,8 @@ class TelemetryConfig(AppConfig):
     verbose_name = "Telemetry"
 
     def ready(self) -> None:
-        # Before the first request is handled (Django's instrumentation adds a middleware) and
-        # before the first Redis client is made (the Redis instrumentation wraps its methods).
+        # Before the first request is handled (its middleware is left out when tracing is off)
+        # and before the first Redis client is made (the Redis instrumentation wraps its methods).
         from kernel.telemetry import deliveries, tracing
 
         tracing.setup()

@@ -1,14 +1,18 @@
-"""The API's metrics: every request counted and timed by its route, and /metrics itself."""
+"""The API's telemetry: every request counted and timed by its route, /metrics itself, and each
+request's span when tracing is on."""
 
 import hmac
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from kernel.telemetry import metrics
+from kernel.telemetry import metrics, tracing
 from kernel.web.errors import error_body
 
 PATH = "/metrics"
@@ -17,6 +21,7 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # A route is the URL pattern that matched ("/order/<uuid:order_id>/"), never the path: one
 # series per route, however many ids. A request no pattern matched is "unmatched".
 UNMATCHED = "unmatched"
+_tracer = trace.get_tracer("kernel.web")
 
 REQUESTS = Counter(
     "http_requests",
@@ -77,3 +82,69 @@ def exposition(request: HttpRequest) -> HttpResponse:
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(generate_latest(metrics.registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+class RequestSpanMiddleware:
+    """The span of one request: the server span of its trace (a child of an incoming W3C
+    ``traceparent``, whose decision it follows; otherwise a trace of its own, kept or not by
+    the sampler), answered in ``traceresponse``; inside it, the request's SQL and Redis calls
+    are traced only if it is kept (:func:`tracing.kept_only`).
+
+    After the probes and /metrics, which it never sees (a kubelet's polling would only hide the
+    traffic), and before any middleware that queries or checks the Host: nothing here reads the
+    Host through Django's validation, so a probe or a refused Host is answered as with tracing
+    off. In a trace left out, nothing is read of the request beyond its ``traceparent``: its
+    attributes are set only on a span that is kept. Left out of the chain when tracing is off.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not tracing.enabled():
+            raise MiddlewareNotUsed
+        from opentelemetry import propagate
+        from opentelemetry.instrumentation.propagators import TraceResponsePropagator
+
+        self.get_response = get_response
+        self.incoming = propagate.extract  # the configured propagators (W3C unless told)
+        self.answer = TraceResponsePropagator().inject
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        method = request.method or "_OTHER"
+        with _tracer.start_as_current_span(
+            method, context=self.incoming(request.headers), kind=SpanKind.SERVER
+        ) as span:
+            with tracing.kept_only():
+                response = self.get_response(request)
+            if span.is_recording():
+                _describe(span, request, method, response.status_code)
+            self.answer(response)
+            return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """A view's exception, on a kept span (Django then answers it: JSON 500)."""
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.record_exception(exception)
+
+
+def _describe(span: trace.Span, request: HttpRequest, method: str, status: int) -> None:
+    """A kept request's span: named by its route, with OpenTelemetry's HTTP server attributes
+    (semantic conventions, the stable names)."""
+    meta = request.META
+    route = route_of(request)
+    attributes = {
+        "http.request.method": method,
+        "http.response.status_code": status,
+        "url.scheme": request.scheme or "http",
+        "url.path": request.path,
+        "network.protocol.version": meta.get("SERVER_PROTOCOL", "").removeprefix("HTTP/"),
+        "server.address": meta.get("HTTP_HOST") or meta.get("SERVER_NAME", ""),
+        "client.address": meta.get("REMOTE_ADDR", ""),
+        "user_agent.original": meta.get("HTTP_USER_AGENT", ""),
+    }
+    if route != UNMATCHED:
+        attributes["http.route"] = route
+        span.update_name(f"{method} {route}")
+    span.set_attributes({key: value for key, value in attributes.items() if value != ""})
+    if status >= 500:
+        span.set_attribute("error.type", str(status))
+        span.set_status(StatusCode.ERROR)

@@ -5,7 +5,8 @@ itself on 4318), or when ``settings.TRACING_SPAN_EXPORTER`` names an exporter cl
 file of spans). Otherwise nothing of the SDK is loaded: every span is the API's no-op, and an
 envelope carries no trace.
 
-What is traced: each HTTP request (Django's instrumentation, which continues an incoming W3C
+What is traced: each HTTP request but the probes and /metrics
+(:class:`kernel.telemetry.http.RequestSpanMiddleware`, which continues an incoming W3C
 ``traceparent`` and answers the trace in ``traceresponse``); each delivery of an event to a
 consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of the span that
 published the event; and inside a request or a delivery whose trace is kept, every SQL statement
@@ -25,15 +26,12 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +39,6 @@ _enabled = False
 # The envelope carries the W3C trace context only (traceparent, tracestate), never baggage.
 _envelope_format = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("kernel.messaging")
-# Probes are asked every few seconds by the cluster: no trace for them.
-EXCLUDED_URLS = "healthz,readyz"
 
 
 def enabled() -> bool:
@@ -62,11 +58,6 @@ def setup() -> bool:
         return False
 
     from django.utils.module_loading import import_string
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
-    from opentelemetry.instrumentation.propagators import (
-        TraceResponsePropagator,
-        set_global_response_propagator,
-    )
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -83,8 +74,6 @@ def setup() -> bool:
     # Spans leave in batches from a thread of their own (re-made in a forked worker child).
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    set_global_response_propagator(TraceResponsePropagator())
-    DjangoInstrumentor().instrument(tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
     RedisInstrumentor().instrument(tracer_provider=provider)
     from celery import signals
 
@@ -188,23 +177,6 @@ def suppress_outside_traces(**_: Any) -> None:
     would otherwise still cost a span the sampler drops. Held for the life of the process."""
     if _enabled:
         context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-
-
-class KeptOnlyMiddleware:
-    """A request's SQL and Redis calls are traced only if its trace is kept (:func:
-    `kept_only`). After Django's instrumentation, which starts the request's span first in the
-    chain, and before any middleware that queries. Left out of the chain when tracing is off."""
-
-    def __init__(self, get_response: "Callable[[HttpRequest], HttpResponse]") -> None:
-        if not _enabled:
-            from django.core.exceptions import MiddlewareNotUsed
-
-            raise MiddlewareNotUsed
-        self.get_response = get_response
-
-    def __call__(self, request: "HttpRequest") -> "HttpResponse":
-        with kept_only():
-            return self.get_response(request)
 
 
 def annotate(**attributes: str) -> None:

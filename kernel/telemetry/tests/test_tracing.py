@@ -101,9 +101,14 @@ def delivered(flags):
     parent = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}"}
     with tracing.consuming("orders", {"type": "OrderRequested", "trace": parent}):
         return traced()
-def requested():
-    return tracing.KeptOnlyMiddleware(lambda request: traced())(None)
-print(delivered("01"), delivered("00"), requested(), traced())
+from django.http import HttpResponse
+from django.test import RequestFactory
+from kernel.telemetry.http import RequestSpanMiddleware
+def requested(**headers):
+    middleware = RequestSpanMiddleware(lambda request: HttpResponse(traced()))
+    return middleware(RequestFactory().get("/", headers=headers)).content.decode()
+left_out = f"00-{'ab' * 16}-{'cd' * 8}-00"
+print(delivered("01"), delivered("00"), requested(traceparent=left_out), requested(), traced())
 # A worker (or beat) starting: from then on its own calls are suppressed, a kept delivery's not.
 from celery import signals
 signals.worker_init.send(sender=None)
@@ -118,9 +123,10 @@ for flags in ("01", "00"):
 
 
 def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path):
-    # A delivery of a kept trace instruments its calls; one of a trace left out, and a request
-    # with no kept span, suppress the instrumentations; outside both, nothing is suppressed
-    # until the process starts as a worker: then its calls outside a kept delivery are.
+    # A delivery of a kept trace instruments its calls, and so does a request that starts a
+    # kept trace (every one, the share unset); a delivery of a trace left out, and a request
+    # continuing one, suppress the instrumentations; outside both, nothing is suppressed until
+    # the process starts as a worker: then its calls outside a kept delivery are.
     out = subprocess.run(
         [sys.executable, "-c", KEPT_ONLY],
         env={
@@ -136,6 +142,7 @@ def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path)
         "True/True",
         "False/False",
         "False/False",
+        "True/True",
         "True/False",
         "True/True",
         "False/False",
