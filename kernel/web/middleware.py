@@ -69,8 +69,8 @@ class JsonErrorsMiddleware:
     The API's views and the URL configuration's handlers already answer JSON; this catches the
     rest: Django's debug pages (DEBUG turns handler404 and handler500 into HTML pages with the
     traceback, which stays in the log), a plain view's empty 405, a CSRF refusal, a refused
-    Host header. Next to first in the chain: only the probes, which answer JSON themselves, come
-    before it.
+    Host header. Early in the chain: only the probes and /metrics, which answer for themselves,
+    and the request's span come before it.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
