@@ -374,8 +374,10 @@ def test_the_edge(variant):
         config = named(variant, "ConfigMap", f"{RELEASE}-config")["data"]
         assert config["JWT_ISSUER"] == rule["issuer"] and config["JWT_ALGORITHM"] == "RS256"
         assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://")
-        # One order in ten traced, whole: the share whose cost docs/performance.md measures.
-        assert config["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+        # Every order traced, whole, up to 12 traces a minute per process: the setting whose
+        # cost docs/performance.md measures.
+        assert config["OTEL_TRACES_SAMPLER_ARG"] == "1"
+        assert config["TRACES_PER_MINUTE"] == "12"
         (deny,) = manifests(variant, "AuthorizationPolicy")
         assert deny["spec"]["action"] == "DENY"  # a token of no known issuer; none: the API's 401
         strict = values_of(variant) | {"istio": {"enabled": True, "jwt": {"requireToken": True}}}

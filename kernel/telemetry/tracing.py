@@ -11,7 +11,8 @@ What is traced: each HTTP request but the probes and /metrics
 consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of the span that
 published the event; and inside a request or a delivery whose trace is kept, every SQL statement
 (Django's ``execute_wrapper``, :func:`_statement`) and Redis command (broker, reply channel,
-cache). In a trace the sampler leaves out (the share ``OTEL_TRACES_SAMPLER_ARG`` does not keep),
+cache). In a trace the sampler leaves out (beyond the share ``OTEL_TRACES_SAMPLER_ARG`` or this
+process's ``TRACES_PER_MINUTE``),
 no statement is wrapped at all and the Redis instrumentation is suppressed (:func:`kept_only`):
 measured in docs/performance.md, "What metrics and tracing cost".
 
@@ -24,6 +25,8 @@ not instrumented at all (:func:`suppress_outside_traces`).
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -89,7 +92,10 @@ def _sampler() -> Any:
     """Which traces are kept: every one whose parent was (so an order's trace is whole or
     absent), and of the traces that start here, the share ``OTEL_TRACES_SAMPLER_ARG`` gives
     (1, all, unless set: the ``parentbased_traceidratio`` sampler's argument, as OpenTelemetry
-    names it), decided on the trace id, so every process decides alike."""
+    names it), decided on the trace id, so every process decides alike; and of those, no more
+    than ``TRACES_PER_MINUTE`` a minute in this process when that is set (:class:`Budget`).
+    A parent's decision is followed whatever the budget: a trace kept upstream (a mesh's edge,
+    the request that published an event) stays whole."""
     from opentelemetry.sdk.trace.sampling import (
         Decision,
         ParentBased,
@@ -99,6 +105,8 @@ def _sampler() -> Any:
     )
 
     share = TraceIdRatioBased(float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or 1.0))
+    per_minute = float(os.environ.get("TRACES_PER_MINUTE") or 0)
+    budget = Budget(per_minute) if per_minute > 0 else None
 
     class Roots(Sampler):
         """A trace starts at a request or a delivery, never at a client call of its own."""
@@ -106,12 +114,40 @@ def _sampler() -> Any:
         def should_sample(self, parent_context, trace_id, name, kind=None, *args, **kwargs):
             if kind == SpanKind.CLIENT:
                 return SamplingResult(Decision.DROP)
-            return share.should_sample(parent_context, trace_id, name, kind, *args, **kwargs)
+            kept = share.should_sample(parent_context, trace_id, name, kind, *args, **kwargs)
+            if budget is None or not kept.decision.is_sampled() or budget.take():
+                return kept
+            return SamplingResult(Decision.DROP)
 
         def get_description(self) -> str:
             return "RootsAtRequestsAndDeliveries"
 
     return ParentBased(root=Roots())
+
+
+class Budget:
+    """How many traces this process may still start: a bucket of ``per_minute`` that refills
+    at ``per_minute`` a minute. A quiet system has every order traced (the share allowing);
+    under load the traces kept, and what they cost (docs/performance.md), stop growing with
+    the traffic. Each process has its own: an API process, a worker's pool process."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.size = max(1.0, per_minute)  # room for one trace, however low the rate
+        self.rate = per_minute / 60
+        self.clock = clock
+        self.tokens = self.size
+        self.since = clock()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.size, self.tokens + (now - self.since) * self.rate)
+            self.since = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
 
 
 def current_trace() -> dict[str, str] | None:

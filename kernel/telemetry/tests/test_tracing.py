@@ -69,13 +69,25 @@ print(roots, decide(SpanKind.CLIENT), decide(SpanKind.CONSUMER, child_of(True)),
 
 
 @pytest.mark.parametrize(
-    ("share", "kept"), [("", (1000, 1000)), ("0.25", (150, 350)), ("0", (0, 0))]
+    ("share", "per_minute", "kept"),
+    [
+        ("", "", (1000, 1000)),
+        ("0.25", "", (150, 350)),
+        ("0", "", (0, 0)),
+        # A thousand roots at once: the process's budget of 30 a minute keeps 30 of them (one
+        # more for each 2 s the loop might take on a loaded machine).
+        ("", "30", (30, 32)),
+        ("0.25", "30", (30, 32)),
+        ("0", "30", (0, 0)),
+    ],
 )
-def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every_child(share, kept):
+def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every_child(
+    share, per_minute, kept
+):
     # In a process of its own: this suite's process must not load the SDK (the test above).
     out = subprocess.run(
         [sys.executable, "-c", SAMPLED],
-        env={**os.environ, "OTEL_TRACES_SAMPLER_ARG": share},
+        env={**os.environ, "OTEL_TRACES_SAMPLER_ARG": share, "TRACES_PER_MINUTE": per_minute},
         capture_output=True,
         text=True,
         check=True,
@@ -84,6 +96,23 @@ def test_the_share_of_traces_kept_is_decided_at_their_root_and_followed_by_every
     assert low <= int(out[0]) <= high  # roots: a request or a delivery with no trace yet
     # A client call never starts a trace; a child follows its parent's decision, whatever share.
     assert out[1:] == ["False", "True", "False"]
+
+
+def test_a_process_budget_of_traces_refills_at_its_rate_up_to_a_minute_of_them():
+    now = [0.0]
+    budget = tracing.Budget(12, clock=lambda: now[0])
+    assert sum(budget.take() for _ in range(20)) == 12  # a minute's worth at once, no more
+    now[0] += 4.9
+    assert not budget.take()  # one more every 5 s
+    now[0] += 0.2
+    assert budget.take() and not budget.take()
+    now[0] += 3600
+    assert sum(budget.take() for _ in range(20)) == 12  # an idle hour saves no more than that
+    # Below one a minute, one trace at a time.
+    slow = tracing.Budget(0.5, clock=lambda: now[0])
+    assert [slow.take(), slow.take()] == [True, False]
+    now[0] += 120
+    assert slow.take()
 
 
 KEPT_ONLY = """
