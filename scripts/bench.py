@@ -25,10 +25,9 @@ as a second stack (--port + 20, --paired-redis-dbs) with telemetry off (METRICS_
 over --rounds rounds, the two swapping stacks from round to round: metrics on (the default),
 and metrics with tracing exporting over OTLP to a local collector that keeps nothing
 (bench/otlp_sink.py), every order traced and as the chart traces them (12 traces a minute per
-process, kernel/telemetry/tracing.Budget). The
-two stacks share the machine's drift, so the ratio of their throughputs is the setting's cost;
-the CPU time each stack's processes used a saga in the same window, by role, is the same cost
-seen from the work done.
+process, kernel/telemetry/tracing.Budget). The two stacks share the machine's drift, so the
+ratio of their throughputs is the setting's cost; the CPU time each stack's processes used a
+saga in the same window, by role, is the same cost seen from the work done.
 --settings runs only the settings named (comma-separated), or settings of one's own, each
 "name:KEY=VALUE+KEY=VALUE" added to the environment of telemetry off (a VALUE of "sink" is the
 local collector's address). Writes results/telemetry-<time>.json.

@@ -12,9 +12,9 @@ consumer (:func:`consuming`, held by kernel/telemetry/deliveries.py), a child of
 published the event; and inside a request or a delivery whose trace is kept, every SQL statement
 (Django's ``execute_wrapper``, :func:`_statement`) and Redis command (broker, reply channel,
 cache). In a trace the sampler leaves out (beyond the share ``OTEL_TRACES_SAMPLER_ARG`` or this
-process's ``TRACES_PER_MINUTE``),
-no statement is wrapped at all and the Redis instrumentation is suppressed (:func:`kept_only`):
-measured in docs/performance.md, "What metrics and tracing cost".
+process's ``TRACES_PER_MINUTE``), no statement is wrapped at all and the Redis instrumentation
+is suppressed (:func:`kept_only`): measured in docs/performance.md, "What metrics and tracing
+cost".
 
 The publisher's context travels in the envelope (``Envelope.trace``), stored in the outbox row
 with it, so an event the relay or the sweep sends again joins the trace of the step that
