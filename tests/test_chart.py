@@ -18,6 +18,7 @@ import pytest
 import yaml
 from django.conf import settings
 
+from scripts.bench import CHART_TRACING, TELEMETRY
 from scripts.chart_containers import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -378,6 +379,11 @@ def test_the_edge(variant):
         # cost docs/performance.md measures.
         assert config["OTEL_TRACES_SAMPLER_ARG"] == "1"
         assert config["TRACES_PER_MINUTE"] == "12"
+        # make bench --telemetry measures that same setting as the chart's.
+        sampling = ("OTEL_TRACES_SAMPLER_ARG", "TRACES_PER_MINUTE")
+        assert {key: TELEMETRY[CHART_TRACING][key] for key in sampling} == {
+            key: config[key] for key in sampling
+        }
         (deny,) = manifests(variant, "AuthorizationPolicy")
         assert deny["spec"]["action"] == "DENY"  # a token of no known issuer; none: the API's 401
         strict = values_of(variant) | {"istio": {"enabled": True, "jwt": {"requireToken": True}}}
