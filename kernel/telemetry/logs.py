@@ -77,17 +77,6 @@ def request_fields(**fields: str) -> Iterator[None]:
         _request_fields.reset(token)
 
 
-def _trace_ids() -> dict[str, str]:
-    from kernel.telemetry import tracing
-
-    if not tracing.enabled():
-        return {}
-    span = tracing.trace.get_current_span().get_span_context()
-    if not span.is_valid:
-        return {}
-    return {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
-
-
 def context_fields() -> dict[str, str]:
     """The fields that say what the current code works for."""
     fields: dict[str, str] = {}
@@ -106,7 +95,9 @@ def context_fields() -> dict[str, str]:
     if (causation := context.causation_id()) is not None:
         fields["causation_id"] = str(causation)
     fields.update(_request_fields.get() or {})
-    fields.update(_trace_ids())
+    from kernel.telemetry import tracing
+
+    fields.update(tracing.log_ids())
     return fields
 
 

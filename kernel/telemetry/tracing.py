@@ -25,10 +25,12 @@ not instrumented at all (:func:`suppress_outside_traces`).
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context, trace
@@ -42,6 +44,12 @@ _enabled = False
 # The envelope carries the W3C trace context only (traceparent, tracestate), never baggage.
 _envelope_format = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("kernel.messaging")
+# A version 00 traceparent whose ids are not all zeros (the only kind this project writes), with
+# its flags; anything else an envelope carries is read by the propagator.
+_TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-([0-9a-f]{2})")
+# The trace context of the delivery being applied when the sampler left its trace out, as the
+# envelope carried it: no span and no SDK context is made for it (:func:`consuming`).
+_left_out: ContextVar[dict[str, str] | None] = ContextVar("left_out_trace", default=None)
 
 
 def enabled() -> bool:
@@ -151,10 +159,13 @@ class Budget:
 
 
 def current_trace() -> dict[str, str] | None:
-    """The W3C trace context of the running span, for the envelope of an event published now;
-    None when tracing is off or nothing is traced here."""
+    """The W3C trace context of the running span, for the envelope of an event published now
+    (in a delivery of a trace left out, the context it came with); None when tracing is off or
+    nothing is traced here."""
     if not _enabled:
         return None
+    if (left_out := _left_out.get()) is not None:
+        return left_out
     carrier: dict[str, str] = {}
     _envelope_format.inject(carrier)
     return carrier or None
@@ -170,19 +181,34 @@ def kept_only() -> Iterator[None]:
     if not _enabled:
         yield
         return
-    # The Redis instrumentation's own switch (what ``suppress_instrumentation`` sets), set
-    # either way: a kept delivery in a worker whose calls are suppressed by default turns it on.
-    kept = trace.get_current_span().is_recording()
-    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, not kept))
+    if not trace.get_current_span().is_recording():
+        with _suppressed():
+            yield
+        return
+    # The Redis instrumentation's own switch (what ``suppress_instrumentation`` sets) turned on
+    # again: in a worker, calls outside a kept delivery are suppressed by default.
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, False))
     try:
         with ExitStack() as statements:
-            if kept:
-                from django.db import connections
+            from django.db import connections
 
-                for connection in connections.all(initialized_only=False):
-                    if _statement not in connection.execute_wrappers:
-                        statements.enter_context(connection.execute_wrapper(_statement))
+            for connection in connections.all(initialized_only=False):
+                if _statement not in connection.execute_wrappers:
+                    statements.enter_context(connection.execute_wrapper(_statement))
             yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
+def _suppressed() -> Iterator[None]:
+    """The Redis instrumentation off inside (in a worker or beat it already is)."""
+    if context.get_value(_SUPPRESS_INSTRUMENTATION_KEY) is True:
+        yield
+        return
+    token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        yield
     finally:
         context.detach(token)
 
@@ -225,16 +251,29 @@ def annotate(**attributes: str) -> None:
 def consuming(consumer: str, message: Any) -> Iterator[None]:
     """The span of one delivery of ``message`` to ``consumer``: a child of the span that
     published it, whichever process sends it (the dispatch after commit, the relay, a replay).
-    A delivery of a trace the sampler left out makes no span: the publisher's context is carried
-    on as it came, so what the delivery publishes stays out of the trace alike."""
+
+    A delivery of a trace the sampler left out, which is what most deliveries are, costs next
+    to nothing: its ``traceparent`` is read for its flag alone, no span or SDK context is made,
+    its calls are not instrumented, and what it publishes carries on the context it came with
+    (:func:`current_trace`), so stays out of the trace alike (measured: docs/performance.md)."""
     if not _enabled:
         yield
         return
     envelope = message if isinstance(message, dict) else {}
     carrier = envelope.get("trace")
+    if isinstance(carrier, dict):
+        header = _TRACEPARENT.fullmatch(str(carrier.get("traceparent", "")))
+        if header is not None and not int(header[1], 16) & 1:
+            token = _left_out.set(carrier)
+            try:
+                with _suppressed():
+                    yield
+            finally:
+                _left_out.reset(token)
+            return
     parent = _envelope_format.extract(carrier) if isinstance(carrier, dict) else None
     published = trace.get_current_span(parent).get_span_context()
-    if published.is_valid and not published.trace_flags.sampled:
+    if published.is_valid and not published.trace_flags.sampled:  # not this project's writing
         token = context.attach(parent)
         try:
             with kept_only():
@@ -260,3 +299,17 @@ def consuming(consumer: str, message: Any) -> Iterator[None]:
         kept_only(),
     ):
         yield
+
+
+def log_ids() -> dict[str, str]:
+    """The trace and span a log line names, when tracing is on and there is one: the running
+    span's, or in a delivery of a trace left out, its publisher's, as the envelope carried it."""
+    if not _enabled:
+        return {}
+    if (left_out := _left_out.get()) is not None:
+        traceparent = left_out["traceparent"]
+        return {"trace_id": traceparent[3:35], "span_id": traceparent[36:52]}
+    span = trace.get_current_span().get_span_context()
+    if not span.is_valid:
+        return {}
+    return {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}

@@ -148,6 +148,9 @@ for flags in ("01", "00"):
     parent = {"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-{flags}"}
     with tracing.consuming("orders", {"type": "OrderRequested", "trace": parent}):
         print(tracing.current_trace()["traceparent"] == parent["traceparent"])
+        # Its log lines name the trace: its own span in a kept one, the publisher's otherwise.
+        ids = tracing.log_ids()
+        print(ids["trace_id"] == "ab" * 16, ids["span_id"] == "cd" * 8)
 """
 
 
@@ -176,6 +179,10 @@ def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path)
         "True/True",
         "False/False",
         "False/False",
+        "False",  # a kept delivery publishes in its own span: ids of its own
+        "True",
         "False",
+        "True",  # one left out publishes, and logs, in its publisher's
+        "True",
         "True",
     ]
