@@ -13,8 +13,9 @@ published the event; and inside a request or a delivery whose trace is kept, eve
 (Django's ``execute_wrapper``, :func:`_statement`) and Redis command (broker, reply channel,
 cache). In a trace the sampler leaves out (beyond the share ``OTEL_TRACES_SAMPLER_ARG`` or this
 process's ``TRACES_PER_MINUTE``), no statement is wrapped at all and the Redis instrumentation
-is suppressed (:func:`kept_only`): measured in docs/performance.md, "What metrics and tracing
-cost".
+is suppressed (:func:`kept_only`), and a delivery makes neither a span nor an SDK context: its
+envelope's context is carried on as it came (:func:`consuming`). Measured in
+docs/performance.md, "What metrics and tracing cost".
 
 The publisher's context travels in the envelope (``Envelope.trace``), stored in the outbox row
 with it, so an event the relay or the sweep sends again joins the trace of the step that
