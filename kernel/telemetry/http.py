@@ -105,9 +105,21 @@ class RequestSpanMiddleware:
 
         self.get_response = get_response
         self.incoming = propagate.extract  # the configured propagators (W3C unless told)
+        # The headers they read, as the WSGI environment names them.
+        self.carried = [
+            "HTTP_" + name.upper().replace("-", "_")
+            for name in propagate.get_global_textmap().fields
+        ]
         self.answer = TraceResponsePropagator().inject
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if tracing.out_of_budget() and not any(name in request.META for name in self.carried):
+            # A trace of its own, and none left to keep for now: left out before the SDK is
+            # asked, which is what most requests under load are (docs/performance.md).
+            with tracing.left_out_root(), tracing.kept_only():
+                response = self.get_response(request)
+                self.answer(response)
+                return response
         method = request.method or "_OTHER"
         with _tracer.start_as_current_span(
             method, context=self.incoming(request.headers), kind=SpanKind.SERVER

@@ -42,6 +42,9 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 logger = logging.getLogger(__name__)
 
 _enabled = False
+# This process's budget of traces (None without one), and the provider's generator of ids.
+_budget: "Budget | None" = None
+_ids: Any = None
 # The envelope carries the W3C trace context only (traceparent, tracestate), never baggage.
 _envelope_format = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("kernel.messaging")
@@ -86,6 +89,8 @@ def setup() -> bool:
     # Spans leave in batches from a thread of their own (re-made in a forked worker child).
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    global _ids
+    _ids = provider.id_generator
     RedisInstrumentor().instrument(tracer_provider=provider)
     from celery import signals
 
@@ -115,7 +120,8 @@ def _sampler() -> Any:
 
     share = TraceIdRatioBased(float(os.environ.get("OTEL_TRACES_SAMPLER_ARG") or 1.0))
     per_minute = float(os.environ.get("TRACES_PER_MINUTE") or 0)
-    budget = Budget(per_minute) if per_minute > 0 else None
+    global _budget
+    _budget = budget = Budget(per_minute) if per_minute > 0 else None
 
     class Roots(Sampler):
         """A trace starts at a request or a delivery, never at a client call of its own."""
@@ -157,6 +163,33 @@ class Budget:
                 return False
             self.tokens -= 1
             return True
+
+    def spent(self) -> bool:
+        """Whether :meth:`take` would refuse now; takes nothing."""
+        with self.lock:
+            return self.tokens + (self.clock() - self.since) * self.rate < 1
+
+
+def out_of_budget() -> bool:
+    """Whether this process has spent its budget of traces for now, so that a trace starting
+    here now would be left out whatever the share."""
+    return _budget is not None and _budget.spent()
+
+
+@contextmanager
+def left_out_root() -> Iterator[None]:
+    """Inside, a trace that starts here and is left out, made without asking the SDK for a span
+    (for want of budget, :func:`out_of_budget`): the current span is a non-recording one with
+    fresh ids, as the sampler's refusal would make, so what is published inside carries the
+    decision on, and the log lines name it."""
+    span = trace.NonRecordingSpan(
+        trace.SpanContext(_ids.generate_trace_id(), _ids.generate_span_id(), is_remote=False)
+    )
+    token = context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 def current_trace() -> dict[str, str] | None:

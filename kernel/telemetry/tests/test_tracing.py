@@ -103,8 +103,9 @@ def test_a_process_budget_of_traces_refills_at_its_rate_up_to_a_minute_of_them()
     budget = tracing.Budget(12, clock=lambda: now[0])
     assert sum(budget.take() for _ in range(20)) == 12  # a minute's worth at once, no more
     now[0] += 4.9
-    assert not budget.take()  # one more every 5 s
+    assert budget.spent() and not budget.take()  # one more every 5 s
     now[0] += 0.2
+    assert not budget.spent() and not budget.spent()  # asking takes nothing
     assert budget.take() and not budget.take()
     now[0] += 3600
     assert sum(budget.take() for _ in range(20)) == 12  # an idle hour saves no more than that
@@ -152,6 +153,59 @@ for flags in ("01", "00"):
         ids = tracing.log_ids()
         print(ids["trace_id"] == "ab" * 16, ids["span_id"] == "cd" * 8)
 """
+
+
+SPENT = """
+import django
+django.setup()
+from django.http import HttpResponse
+from django.test import RequestFactory
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from kernel.telemetry import tracing
+from kernel.telemetry.http import RequestSpanMiddleware
+def view(request):
+    published = tracing.current_trace()["traceparent"]
+    return HttpResponse(f"{is_instrumentation_enabled()} {published}")
+middleware = RequestSpanMiddleware(view)
+def requested(**headers):
+    response = middleware(RequestFactory().get("/", headers=headers))
+    instrumented, published = response.content.decode().split()
+    return instrumented, published, response["traceresponse"], tracing.out_of_budget()
+kept = f"00-{'ab' * 16}-{'cd' * 8}-01"
+for answer in (requested(), requested(), requested(), requested(traceparent=kept)):
+    print(*answer)
+"""
+
+
+def test_a_request_left_out_for_want_of_budget_still_carries_its_decision(tmp_path):
+    # A budget of one trace: the first request is kept and spends it; the next ones start a
+    # trace left out without the SDK's span, yet answer it and publish it not sampled, each its
+    # own; a caller's kept trace is still followed.
+    out = subprocess.run(
+        [sys.executable, "-c", SPENT],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+            "TRACING_SPAN_FILE": str(tmp_path / "spans.jsonl"),
+            "TRACES_PER_MINUTE": "1",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    answers = [line.split() for line in out]
+    assert [(instrumented, spent) for instrumented, _, _, spent in answers] == [
+        ("True", "True"),
+        ("False", "True"),
+        ("False", "True"),
+        ("True", "True"),
+    ]
+    for _, published, answered, _ in answers:
+        assert published.split("-")[1] == answered.split("-")[1]  # the trace it answered
+    sampled = [int(published[-2:], 16) & 1 for _, published, _, _ in answers]
+    assert sampled == [1, 0, 0, 1]
+    assert answers[1][1] != answers[2][1]  # ids of its own each
+    assert answers[3][1].split("-")[1] == "ab" * 16
 
 
 def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path):
