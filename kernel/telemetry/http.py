@@ -94,7 +94,9 @@ class RequestSpanMiddleware:
     traffic), and before any middleware that queries or checks the Host: nothing here reads the
     Host through Django's validation, so a probe or a refused Host is answered as with tracing
     off. In a trace left out, nothing is read of the request beyond its ``traceparent``: its
-    attributes are set only on a span that is kept. Left out of the chain when tracing is off.
+    attributes are set only on a span that is kept. A request that brings no trace while the
+    process's budget is spent is left out before the SDK is asked (:func:`tracing.left_out_root`).
+    Left out of the chain when tracing is off.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
