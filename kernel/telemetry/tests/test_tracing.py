@@ -155,6 +155,23 @@ for flags in ("01", "00"):
 """
 
 
+def _traced_process(script: str, tmp_path, **env: str) -> str:
+    """What ``script`` prints, run in a process of its own with Django's test settings and
+    tracing on, to a file of spans (this suite's process must not load the SDK)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
+            "TRACING_SPAN_FILE": str(tmp_path / "spans.jsonl"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 SPENT = """
 import django
 django.setup()
@@ -181,19 +198,8 @@ def test_a_request_left_out_for_want_of_budget_still_carries_its_decision(tmp_pa
     # A budget of one trace: the first request is kept and spends it; the next ones start a
     # trace left out without the SDK's span, yet answer it and publish it not sampled, each its
     # own; a caller's kept trace is still followed.
-    out = subprocess.run(
-        [sys.executable, "-c", SPENT],
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
-            "TRACING_SPAN_FILE": str(tmp_path / "spans.jsonl"),
-            "TRACES_PER_MINUTE": "1",
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    answers = [line.split() for line in out]
+    out = _traced_process(SPENT, tmp_path, TRACES_PER_MINUTE="1")
+    answers = [line.split() for line in out.splitlines()]
     assert [(instrumented, spent) for instrumented, _, _, spent in answers] == [
         ("True", "True"),
         ("False", "True"),
@@ -213,17 +219,7 @@ def test_sql_and_redis_calls_are_instrumented_only_inside_a_kept_trace(tmp_path)
     # kept trace (every one, the share unset); a delivery of a trace left out, and a request
     # continuing one, suppress the instrumentations; outside both, nothing is suppressed until
     # the process starts as a worker: then its calls outside a kept delivery are.
-    out = subprocess.run(
-        [sys.executable, "-c", KEPT_ONLY],
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "gateway_django.settings.test",
-            "TRACING_SPAN_FILE": str(tmp_path / "spans.jsonl"),
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    out = _traced_process(KEPT_ONLY, tmp_path).split()
     assert out == [
         "True/True",
         "False/False",
